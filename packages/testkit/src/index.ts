@@ -1,1 +1,2 @@
-export {};
+export * from './postgres-cluster.js';
+export * from './object-store-conformance.js';

@@ -1,0 +1,2 @@
+// placeholder: implemented by the shared-core work
+export {};

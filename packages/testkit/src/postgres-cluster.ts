@@ -1,0 +1,2 @@
+// placeholder: implemented by the capture/testkit work
+export {};
