@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { assertOracle, runWorkload } from './support/oracle-run.ts';
-import { connect, ORACLE_SCHEMA, ORACLE_STEPS } from './support/oracle-workload.ts';
-import { sleep, TidemarkProcess } from './support/tidemark-process.ts';
+import { assertOracle, runWorkload } from './support/oracle-run.js';
+import { connect, ORACLE_SCHEMA, ORACLE_STEPS } from './support/oracle-workload.js';
+import { sleep, TidemarkProcess } from './support/tidemark-process.js';
 
 /**
  * kill -9 of the embedded process, again and again while the workload runs (between

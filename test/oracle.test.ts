@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertOracle, restoreAndWait, runWorkload, waitUntilRestorable } from './support/oracle-run.ts';
-import { connect, fingerprint, ORACLE_SCHEMA, ORACLE_STEPS, serverNow } from './support/oracle-workload.ts';
-import { TidemarkProcess } from './support/tidemark-process.ts';
+import { assertOracle, restoreAndWait, runWorkload, waitUntilRestorable } from './support/oracle-run.js';
+import { connect, fingerprint, ORACLE_SCHEMA, ORACLE_STEPS, serverNow } from './support/oracle-workload.js';
+import { TidemarkProcess } from './support/tidemark-process.js';
 
 describe.each(['debian15', 'embedded18'] as const)('point-in-time oracle on %s', (flavor) => {
   let cluster: PostgresCluster;

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import { connect, fingerprint, runStep, serverNow, type WorkloadStep } from './oracle-workload.ts';
-import { sleep, type TidemarkProcess } from './tidemark-process.ts';
+import { connect, fingerprint, runStep, serverNow, type WorkloadStep } from './oracle-workload.js';
+import { sleep, type TidemarkProcess } from './tidemark-process.js';
 
 export interface Checkpoint {
   readonly name: string;

@@ -1,4 +1,4 @@
-export { readTip } from './chain-head.ts';
-export { type DurableSegmentInfo, Journal, type JournalOptions, type JournalStatus } from './journal.ts';
-export { type JournalLogger, silentLogger } from './journal-logger.ts';
-export { withRetries } from './retry.ts';
+export { readTip } from './chain-head.js';
+export { type DurableSegmentInfo, Journal, type JournalOptions, type JournalStatus } from './journal.js';
+export { type JournalLogger, silentLogger } from './journal-logger.js';
+export { withRetries } from './retry.js';

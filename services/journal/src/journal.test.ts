@@ -22,7 +22,7 @@ import {
   verifyChain,
 } from '@tidemark/shared';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Journal } from './journal.ts';
+import { Journal } from './journal.js';
 
 const SOURCE = 'main';
 const SNAPSHOT_LSN = 0x1000n;

@@ -18,11 +18,11 @@ import {
   readTip,
   tipDocument,
   writeTip,
-} from './chain-head.ts';
-import { type JournalLogger, silentLogger } from './journal-logger.ts';
-import { OpenSegment } from './open-segment.ts';
-import { resolveOrphans } from './orphan-resolver.ts';
-import { withRetries } from './retry.ts';
+} from './chain-head.js';
+import { type JournalLogger, silentLogger } from './journal-logger.js';
+import { OpenSegment } from './open-segment.js';
+import { resolveOrphans } from './orphan-resolver.js';
+import { withRetries } from './retry.js';
 
 export interface JournalOptions {
   readonly store: ObjectStore;

@@ -1,5 +1,5 @@
 import type { Lsn, MicrosSinceEpoch, SegmentRecordInput } from '@tidemark/shared';
-import { SegmentLifecycle } from './segment-lifecycle.ts';
+import { SegmentLifecycle } from './segment-lifecycle.js';
 
 interface Waiter {
   resolve: () => void;

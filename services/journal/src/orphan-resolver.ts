@@ -1,6 +1,6 @@
 import { formatLsn, type ObjectStore, parseSegmentKey, readSegment, segmentsPrefix } from '@tidemark/shared';
-import type { ChainHead } from './chain-head.ts';
-import type { JournalLogger } from './journal-logger.ts';
+import type { ChainHead } from './chain-head.js';
+import type { JournalLogger } from './journal-logger.js';
 
 /**
  * A segment stored after the tip is the trace of a crash between writing a segment and

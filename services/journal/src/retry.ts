@@ -1,5 +1,5 @@
 import { isTidemarkError } from '@tidemark/shared';
-import type { JournalLogger } from './journal-logger.ts';
+import type { JournalLogger } from './journal-logger.js';
 
 /**
  * Retries a store operation with capped exponential backoff and full jitter. Errors that
