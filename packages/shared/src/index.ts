@@ -1,8 +1,32 @@
+export * from './config/config-settings.js';
+export * from './config/tidemark-config.js';
+export * from './core/chain-verifier.js';
 export * from './core/change-model.js';
+export * from './core/checksum.js';
 export * from './core/error-codes.js';
 export * from './core/errors.js';
 export * from './core/lsn.js';
 export * from './core/object-layout.js';
+export * from './core/record-codec.js';
+export * from './core/segment-encoder.js';
+export {
+  SEGMENT_FOOTER_LENGTH,
+  SEGMENT_VERSION,
+  type SegmentHeader,
+  type SegmentIndexEntry,
+} from './core/segment-format.js';
+export * from './core/segment-reader.js';
+export {
+  type SegmentProblem,
+  type SegmentProblemKind,
+  type SegmentVerification,
+  verifySegment,
+} from './core/segment-verifier.js';
 export * from './core/snapshot-manifest.js';
+export * from './core/time.js';
 export * from './core/transaction-sink.js';
+export * from './log/logger.js';
+export * from './log/redact-url.js';
+export * from './store/local-object-store.js';
+export { compareKeys, validateKey } from './store/object-key.js';
 export * from './store/object-store.js';

@@ -34,12 +34,22 @@ export interface ParsedSegmentKey {
   readonly lastLsn: Lsn;
 }
 
-const SEGMENT_KEY = /^([a-z0-9][a-z0-9_-]{0,62})\/segments\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/([0-9A-F]{16})-([0-9A-F]{16})\.seg$/;
+const SEGMENT_KEY =
+  /^([a-z0-9][a-z0-9_-]{0,62})\/segments\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{2})\/([0-9A-F]{16})-([0-9A-F]{16})\.seg$/;
 
 export function parseSegmentKey(key: string): ParsedSegmentKey | undefined {
   const m = SEGMENT_KEY.exec(key);
   if (!m) return undefined;
-  const [, source, y, mo, d, h, first, last] = m as unknown as [string, string, string, string, string, string, string, string];
+  const [, source, y, mo, d, h, first, last] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h));
   return {
     source,

@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { isValidSourceName } from '../core/object-layout.js';
+
+/**
+ * Every setting Tidemark reads from the environment, as data: `loadConfig` validates
+ * against it and the README's configuration table is generated from it, so the two
+ * cannot drift apart.
+ */
+export type ApiRole = 'restore' | 'audit' | 'admin';
+export type TablesWithoutKey = 'refuse' | 'replica-identity-full' | 'exclude';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface ApiToken {
+  readonly name: string;
+  readonly role: ApiRole;
+  readonly token: string;
+}
+
+export interface ConfigSetting {
+  readonly env: string;
+  readonly field: string;
+  readonly description: string;
+  /** the default as shown to people, or null when unset means "not configured" */
+  readonly default: string | null;
+  /** what a valid value looks like, quoted in error messages */
+  readonly expected: string;
+  /** never echo the value in errors */
+  readonly secret?: boolean;
+}
+
+const MiB = 1024 * 1024;
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const TOKEN_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const ROLES: readonly ApiRole[] = ['restore', 'audit', 'admin'];
+const MIN_TOKEN_LENGTH = 16;
+
+const wholeNumber = (min: number, max: number) =>
+  z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(min).max(max));
+
+const postgresUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+});
+
+export const SETTING_SCHEMAS = {
+  sourceUrl: postgresUrl,
+  sourceName: z.string().refine(isValidSourceName),
+  dataDir: z.string().min(1),
+  host: z
+    .string()
+    .min(1)
+    .regex(/^[^\s/]+$/),
+  port: wholeNumber(0, 65_535),
+  apiTokens: z.string().transform((s, ctx) => {
+    const parsed = parseApiTokens(s);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+  slotName: z.string().regex(IDENTIFIER),
+  publicationName: z.string().regex(IDENTIFIER),
+  tablesWithoutKey: z.enum(['refuse', 'replica-identity-full', 'exclude']),
+  segmentMaxBytes: wholeNumber(64 * 1024, 1024 * MiB),
+  segmentMaxAgeMs: wholeNumber(1, 3_600_000),
+  heartbeatIntervalMs: wholeNumber(0, 3_600_000),
+  maxConcurrentRestores: wholeNumber(1, 64),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+} as const;
+
+export type ConfigField = keyof typeof SETTING_SCHEMAS;
+
+export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: ConfigField })[] = Object.freeze([
+  {
+    env: 'TIDEMARK_SOURCE_URL',
+    field: 'sourceUrl',
+    description:
+      'PostgreSQL to protect (wal_level=logical). Unset: `tidemark up` starts a throw-away demo server',
+    default: null,
+    expected: 'a postgres:// or postgresql:// URL with a host',
+    secret: true,
+  },
+  {
+    env: 'TIDEMARK_SOURCE_NAME',
+    field: 'sourceName',
+    description: 'name of the source in the journal',
+    default: 'main',
+    expected:
+      'lower-case letters, digits, "_" and "-", starting with a letter or digit, at most 63 characters',
+  },
+  {
+    env: 'TIDEMARK_DATA_DIR',
+    field: 'dataDir',
+    description: 'local journal and state directory',
+    default: './.tidemark',
+    expected: 'a directory path',
+  },
+  {
+    env: 'TIDEMARK_HOST',
+    field: 'host',
+    description: 'address the API listens on',
+    default: '127.0.0.1',
+    expected: 'a host name or IP address',
+  },
+  {
+    env: 'TIDEMARK_PORT',
+    field: 'port',
+    description: 'API port (0: any free port)',
+    default: '8080',
+    expected: 'a TCP port 0-65535',
+  },
+  {
+    env: 'TIDEMARK_API_TOKENS',
+    field: 'apiTokens',
+    description:
+      'API tokens as `name:role:token,...`, role restore|audit|admin. Unset: one admin token is generated',
+    default: null,
+    expected: `comma-separated name:role:token entries, role one of ${ROLES.join('|')}, tokens of at least ${MIN_TOKEN_LENGTH} characters`,
+    secret: true,
+  },
+  {
+    env: 'TIDEMARK_SLOT_NAME',
+    field: 'slotName',
+    description: 'replication slot on the source',
+    default: 'tidemark_<source name, - as _>',
+    expected:
+      'a lower-case identifier (letters, digits, "_"; at most 63 characters, not starting with a digit)',
+  },
+  {
+    env: 'TIDEMARK_PUBLICATION_NAME',
+    field: 'publicationName',
+    description: 'publication on the source',
+    default: 'tidemark_<source name, - as _>',
+    expected:
+      'a lower-case identifier (letters, digits, "_"; at most 63 characters, not starting with a digit)',
+  },
+  {
+    env: 'TIDEMARK_TABLES_WITHOUT_KEY',
+    field: 'tablesWithoutKey',
+    description: 'what to do with tables that have no primary key or replica identity',
+    default: 'refuse',
+    expected: 'one of refuse, replica-identity-full, exclude',
+  },
+  {
+    env: 'TIDEMARK_SEGMENT_MAX_BYTES',
+    field: 'segmentMaxBytes',
+    description: 'segment rotation size',
+    default: String(16 * MiB),
+    expected: `a whole number of bytes from ${64 * 1024} to ${1024 * MiB}`,
+  },
+  {
+    env: 'TIDEMARK_SEGMENT_MAX_AGE_MS',
+    field: 'segmentMaxAgeMs',
+    description: 'segment rotation age: the archive RPO',
+    default: '1000',
+    expected: 'a whole number of milliseconds from 1 to 3600000',
+  },
+  {
+    env: 'TIDEMARK_HEARTBEAT_INTERVAL_MS',
+    field: 'heartbeatIntervalMs',
+    description: 'heartbeat interval (0 disables)',
+    default: '1000',
+    expected: 'a whole number of milliseconds from 0 to 3600000',
+  },
+  {
+    env: 'TIDEMARK_MAX_CONCURRENT_RESTORES',
+    field: 'maxConcurrentRestores',
+    description: 'restores running at once; more are queued',
+    default: '2',
+    expected: 'a whole number from 1 to 64',
+  },
+  {
+    env: 'TIDEMARK_LOG_LEVEL',
+    field: 'logLevel',
+    description: 'log level',
+    default: 'info',
+    expected: 'one of fatal, error, warn, info, debug, trace, silent',
+  },
+]);
+
+/** Parses `name:role:token,...`; returns a message (never quoting a token) when invalid. */
+export function parseApiTokens(text: string): ApiToken[] | string {
+  const tokens: ApiToken[] = [];
+  const entries = text.split(',').map((e) => e.trim());
+  for (const [i, entry] of entries.entries()) {
+    const first = entry.indexOf(':');
+    const second = entry.indexOf(':', first + 1);
+    if (first < 0 || second < 0) return `entry ${i + 1} is not name:role:token`;
+    const name = entry.slice(0, first);
+    const role = entry.slice(first + 1, second);
+    const token = entry.slice(second + 1);
+    if (!TOKEN_NAME.test(name))
+      return `entry ${i + 1} has an invalid name (letters, digits, "_", "." and "-")`;
+    if (!ROLES.includes(role as ApiRole))
+      return `token ${name} has role ${JSON.stringify(role)}, not one of ${ROLES.join('|')}`;
+    if (token.length < MIN_TOKEN_LENGTH)
+      return `token ${name} is shorter than ${MIN_TOKEN_LENGTH} characters`;
+    if (tokens.some((t) => t.name === name)) return `token name ${name} appears twice`;
+    if (tokens.some((t) => t.token === token)) return `token ${name} reuses the secret of another token`;
+    tokens.push({ name, role: role as ApiRole, token });
+  }
+  return tokens;
+}
+
+/** The README's configuration table, generated from CONFIG_SETTINGS. */
+export function renderConfigTable(): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|');
+  const rows = CONFIG_SETTINGS.map(
+    (s) =>
+      `| \`${s.env}\` | ${cell(s.description)} | ${s.default === null ? '(unset)' : `\`${s.default}\``} |`,
+  );
+  return ['| variable | meaning | default |', '|---|---|---|', ...rows].join('\n');
+}

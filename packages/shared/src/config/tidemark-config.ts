@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { TidemarkError } from '../core/errors.js';
+import {
+  type ApiToken,
+  CONFIG_SETTINGS,
+  type ConfigField,
+  type LogLevel,
+  SETTING_SCHEMAS,
+  type TablesWithoutKey,
+} from './config-settings.js';
+
+export interface TidemarkConfig {
+  /** absent: the CLI starts a demo PostgreSQL */
+  readonly sourceUrl?: string;
+  readonly sourceName: string;
+  /** absolute */
+  readonly dataDir: string;
+  readonly host: string;
+  /** 0: any free port */
+  readonly port: number;
+  /** absent: the CLI generates an admin token */
+  readonly apiTokens?: readonly ApiToken[];
+  readonly slotName: string;
+  readonly publicationName: string;
+  readonly tablesWithoutKey: TablesWithoutKey;
+  readonly segmentMaxBytes: number;
+  readonly segmentMaxAgeMs: number;
+  /** 0 disables heartbeats */
+  readonly heartbeatIntervalMs: number;
+  readonly maxConcurrentRestores: number;
+  readonly logLevel: LogLevel;
+}
+
+type Parsed = { -readonly [F in ConfigField]?: unknown };
+
+/** derived from the source name rather than fixed */
+const DERIVED: ReadonlySet<ConfigField> = new Set(['slotName', 'publicationName']);
+
+/**
+ * Reads and validates every setting at once (CONFIG_SETTINGS, whose defaults are parsed
+ * like any value), so that one start reports every mistake, each naming the variable and
+ * what it expects. Empty values count as unset (compose files often pass `VAR=`).
+ * The result is deep-frozen.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): TidemarkConfig {
+  const values: Parsed = {};
+  const errors: string[] = [];
+  for (const setting of CONFIG_SETTINGS) {
+    const given = env[setting.env]?.trim();
+    const raw = given === undefined || given === '' ? undefined : given;
+    if (raw === undefined && (setting.default === null || DERIVED.has(setting.field))) continue;
+    const result = SETTING_SCHEMAS[setting.field].safeParse(raw ?? setting.default);
+    if (result.success) {
+      values[setting.field] = result.data;
+    } else {
+      const custom = result.error.issues.find((i) => i.code === 'custom' && i.message)?.message;
+      const shown = setting.secret ? '' : ` (got ${JSON.stringify(raw)})`;
+      errors.push(`${setting.env}: expected ${setting.expected}${custom ? `; ${custom}` : ''}${shown}`);
+    }
+  }
+
+  const sourceName = typeof values.sourceName === 'string' ? values.sourceName : 'main';
+  const derived = `tidemark_${sourceName.replace(/-/g, '_')}`;
+  for (const setting of CONFIG_SETTINGS.filter((s) => DERIVED.has(s.field))) {
+    if (values[setting.field] !== undefined || errors.some((e) => e.startsWith(`${setting.env}:`))) continue;
+    // the default can outgrow PostgreSQL's 63-character names for long source names
+    if (!SETTING_SCHEMAS[setting.field].safeParse(derived).success) {
+      errors.push(
+        `${setting.env}: the default ${derived} is not a valid name for source ${sourceName}; set ${setting.env}`,
+      );
+    }
+    values[setting.field] = derived;
+  }
+
+  if (errors.length > 0) {
+    throw new TidemarkError(
+      'CONFIG_INVALID',
+      `invalid configuration (${errors.length} ${errors.length === 1 ? 'setting' : 'settings'}):\n  ${errors.join('\n  ')}`,
+      { details: { variables: errors.map((e) => e.slice(0, e.indexOf(':'))) } },
+    );
+  }
+  const { dataDir, ...rest } = values as Omit<Mutable<TidemarkConfig>, 'dataDir'> & { dataDir: string };
+  return deepFreeze({ ...rest, dataDir: path.resolve(dataDir) });
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

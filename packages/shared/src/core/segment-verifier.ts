@@ -1,0 +1,173 @@
+import { bytesToHex, sha256, xxh64 } from './checksum.js';
+import { checkHeaderAgainstIndex, checkIndex, startsWith, walkRecords } from './segment-checks.js';
+import {
+  decodeHeader,
+  decodeIndex,
+  SEGMENT_END_MAGIC,
+  SEGMENT_FLAGS_V1,
+  SEGMENT_FOOTER_LENGTH,
+  SEGMENT_MAGIC,
+  SEGMENT_PREAMBLE_LENGTH,
+  SEGMENT_VERSION,
+  type SegmentHeader,
+  type SegmentIndexEntry,
+} from './segment-format.js';
+
+export type SegmentProblemKind =
+  | 'bad-magic'
+  | 'unsupported-version'
+  | 'unsupported-flags'
+  | 'truncated'
+  | 'header-corrupt'
+  | 'record-checksum'
+  | 'record-framing'
+  | 'index-corrupt'
+  | 'segment-checksum'
+  | 'sha256-mismatch'
+  | 'lsn-order'
+  | 'header-mismatch';
+
+export interface SegmentProblem {
+  kind: SegmentProblemKind;
+  /** byte offset from the segment start where the problem was found */
+  offset: number;
+  message: string;
+}
+
+export interface SegmentVerification {
+  ok: boolean;
+  header?: SegmentHeader;
+  /** hex SHA-256 of the bytes before the footer, as computed (not as stored) */
+  sha256?: string;
+  problems: SegmentProblem[];
+}
+
+/** Everything a reader needs once verification passed. */
+export interface SegmentInspection extends SegmentVerification {
+  index?: SegmentIndexEntry[];
+  /** [offset, payloadStart, payloadEnd] per framed record, in file order */
+  frames?: [number, number, number][];
+}
+
+/** Checks every byte of a segment; never throws on bad input. Needs `initChecksums()`. */
+export function verifySegment(bytes: Uint8Array): SegmentVerification {
+  const { ok, header, sha256: digest, problems } = inspectSegment(bytes);
+  return { ok, problems, ...(header ? { header } : {}), ...(digest ? { sha256: digest } : {}) };
+}
+
+export function inspectSegment(bytes: Uint8Array): SegmentInspection {
+  const problems: SegmentProblem[] = [];
+  const add = (kind: SegmentProblemKind, offset: number, message: string) =>
+    problems.push({ kind, offset, message });
+  const done = (extra: Partial<SegmentInspection> = {}): SegmentInspection => ({
+    ok: problems.length === 0,
+    problems,
+    ...extra,
+  });
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const len = bytes.byteLength;
+
+  if (len >= 8 && !startsWith(bytes, 0, SEGMENT_MAGIC)) {
+    add(
+      'bad-magic',
+      0,
+      'does not start with the magic "TMSEG001": not a Tidemark segment, or its first bytes are damaged',
+    );
+    return done();
+  }
+  if (len < SEGMENT_PREAMBLE_LENGTH + SEGMENT_FOOTER_LENGTH) {
+    add('truncated', len, `is only ${len} bytes long, shorter than any segment: truncated`);
+    return done();
+  }
+  const version = view.getUint16(8, true);
+  if (version !== SEGMENT_VERSION) {
+    add(
+      'unsupported-version',
+      8,
+      `has format version ${version}; this Tidemark reads version ${SEGMENT_VERSION}`,
+    );
+    return done();
+  }
+  const flags = view.getUint16(10, true);
+  if (flags !== SEGMENT_FLAGS_V1) {
+    add(
+      'unsupported-flags',
+      10,
+      `has flags 0x${flags.toString(16)} (compression/encryption) that format v1 does not allow`,
+    );
+    return done();
+  }
+  const footer = len - SEGMENT_FOOTER_LENGTH;
+  if (!startsWith(bytes, len - 8, SEGMENT_END_MAGIC)) {
+    add(
+      'truncated',
+      len - 8,
+      'does not end with the footer magic "TMSEGEND": truncated (partial write), extended, or its footer is damaged',
+    );
+    return done();
+  }
+
+  // whole-segment checks first: they cover every byte before the footer
+  const body = bytes.subarray(0, footer);
+  const digest = sha256(body);
+  const sha256Hex = bytesToHex(digest);
+  if (view.getBigUint64(footer + 12, true) !== xxh64(body)) {
+    add(
+      'segment-checksum',
+      footer + 12,
+      'xxh64 of the segment does not match its footer: bytes were changed',
+    );
+  }
+  if (!startsWith(bytes, footer + 20, digest)) {
+    add(
+      'sha256-mismatch',
+      footer + 20,
+      'SHA-256 of the segment does not match its footer: bytes were changed',
+    );
+  }
+
+  const headerLength = view.getUint32(12, true);
+  const recordsStart = SEGMENT_PREAMBLE_LENGTH + headerLength;
+  if (recordsStart > footer) {
+    add('header-corrupt', 12, `header length ${headerLength} runs past the footer`);
+    return done({ sha256: sha256Hex });
+  }
+  let header: SegmentHeader | undefined;
+  try {
+    header = decodeHeader(bytes.subarray(SEGMENT_PREAMBLE_LENGTH, recordsStart));
+  } catch (err) {
+    add('header-corrupt', SEGMENT_PREAMBLE_LENGTH, `header cannot be decoded: ${errorText(err)}`);
+  }
+
+  // the index sits right before the footer, so its position is fully determined
+  const indexOffset = Number(view.getBigUint64(footer, true));
+  const indexLength = view.getUint32(footer + 8, true);
+  if (indexOffset < recordsStart || indexOffset + indexLength !== footer) {
+    add(
+      'index-corrupt',
+      footer,
+      `footer places the index at ${indexOffset}+${indexLength}, not between the records and the footer`,
+    );
+    return done({ sha256: sha256Hex, ...(header ? { header } : {}) });
+  }
+
+  const frames = walkRecords(bytes, view, recordsStart, indexOffset, add);
+  let index: SegmentIndexEntry[] | undefined;
+  try {
+    index = decodeIndex(bytes.subarray(indexOffset, footer));
+  } catch (err) {
+    add('index-corrupt', indexOffset, `index cannot be decoded: ${errorText(err)}`);
+  }
+  if (index && frames) checkIndex(index, frames, indexOffset, add);
+  if (index && header) checkHeaderAgainstIndex(header, index, add);
+  return done({
+    sha256: sha256Hex,
+    ...(header ? { header } : {}),
+    ...(index ? { index } : {}),
+    ...(frames ? { frames } : {}),
+  });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
