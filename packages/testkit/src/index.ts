@@ -1,2 +1,2 @@
-export * from './postgres-cluster.js';
 export * from './object-store-conformance.js';
+export * from './postgres-cluster.js';
