@@ -1,0 +1,112 @@
+/**
+ * What the HTTP layer needs from the rest of the restore service. The API depends on
+ * these interfaces only; the engine (JournalCatalog, RestoreRunner, verifyJournal) is
+ * wired to them in one place by whoever builds the process.
+ *
+ * Every method that can fail because of the caller's input throws a `TidemarkError`
+ * with the code named in its comment; the API turns the code into the HTTP status
+ * (`packages/shared/src/core/error-codes.ts`). Anything else becomes a 500.
+ *
+ * The types are deliberately loose where the API only passes data through (fields are
+ * readonly, views may carry more fields than listed, `progress` is any object) so that
+ * the engine's own types satisfy them as they are.
+ */
+
+/** Times are RFC 3339 with µs in UTC (`2026-11-23T10:41:07.123456Z`), LSNs `X/Y`. */
+export interface SourceSummary {
+  readonly name: string;
+  /** null while the source has no base snapshot yet (nothing is restorable) */
+  readonly earliestRestorableTime: string | null;
+  readonly latestRestorableTime: string | null;
+  readonly latestLsn: string | null;
+  readonly snapshotLsn: string | null;
+}
+
+export interface SourcesPort {
+  listSources(): Promise<readonly SourceSummary[]>;
+  /** throws UNKNOWN_SOURCE */
+  getSource(name: string): Promise<SourceSummary>;
+}
+
+export type RestoreTargetInput =
+  | { readonly time: string }
+  | { readonly lsn: string }
+  | { readonly latest: true };
+
+/** A request that passed the API's validation (`request-schemas.ts`). */
+export interface RestoreRequest {
+  readonly source: string;
+  readonly target: RestoreTargetInput;
+  readonly into: { readonly url: string };
+}
+
+export type RestoreState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface RestoreJobView {
+  readonly id: string;
+  readonly source: string;
+  readonly state: RestoreState;
+  readonly progress: object;
+  readonly error?: {
+    readonly code: string;
+    readonly message: string;
+    readonly details?: Readonly<Record<string, unknown>>;
+  };
+  /** RFC 3339 */
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+  readonly target: unknown;
+}
+
+export interface RestoresPort {
+  /**
+   * Checks the request against the journal and queues the restore; resolves once the job
+   * exists (not when it finishes). Throws UNKNOWN_SOURCE, TARGET_BEFORE_WINDOW,
+   * TARGET_AFTER_WINDOW or BAD_REQUEST before anything is queued.
+   */
+  submit(req: RestoreRequest): Promise<RestoreJobView>;
+  /** throws UNKNOWN_RESTORE */
+  get(id: string): RestoreJobView;
+  list(): readonly RestoreJobView[];
+}
+
+export interface VerifyProblem {
+  readonly key: string;
+  readonly offset?: number;
+  readonly kind: string;
+  readonly message: string;
+}
+
+export interface VerifyReport {
+  readonly ok: boolean;
+  readonly segments: number;
+  readonly records: number;
+  readonly firstLsn: string | null;
+  readonly lastLsn: string | null;
+  readonly problems: readonly VerifyProblem[];
+}
+
+export interface VerifyPort {
+  /** Reads and checks the whole journal of the source; throws UNKNOWN_SOURCE. */
+  verify(source: string): Promise<VerifyReport>;
+}
+
+export interface ReadinessCheck {
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+export interface HealthPort {
+  /** false only when the process is broken and should be restarted */
+  live(): boolean;
+  ready(): { readonly ready: boolean; readonly checks: Readonly<Record<string, ReadinessCheck>> };
+}
+
+export type ApiRole = 'restore' | 'audit' | 'admin';
+
+export interface ApiToken {
+  readonly name: string;
+  readonly role: ApiRole;
+  readonly token: string;
+}

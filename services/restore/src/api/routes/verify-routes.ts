@@ -1,0 +1,35 @@
+import type { FastifyInstance } from 'fastify';
+import type { VerifyPort } from '../api-ports.js';
+import { AUTH_ERRORS, described, errorResponses, ref } from '../response-schemas.js';
+import { SOURCE_PARAMS } from './sources-routes.js';
+
+/** POST /v1/sources/:source/verify (roles audit, admin). */
+export function registerVerifyRoutes(app: FastifyInstance, verify: VerifyPort): void {
+  app.post<{ Params: { source: string } }>(
+    '/v1/sources/:source/verify',
+    {
+      config: { permission: 'verify' },
+      schema: {
+        tags: ['audit'],
+        summary: 'Verify the journal of a source',
+        description:
+          'Reads the whole journal from the base snapshot to the tip and checks every record and segment ' +
+          'checksum and every link of the SHA-256 chain. Answers 200 with the report whether or not problems ' +
+          'were found: `ok` says which, and each problem names the object key and offset. No body is needed.',
+        params: SOURCE_PARAMS,
+        response: {
+          200: described('the verification report', ref('VerifyReport')),
+          ...errorResponses(...AUTH_ERRORS, 'UNKNOWN_SOURCE', 'STORE_UNAVAILABLE'),
+        },
+      },
+    },
+    async (request) => {
+      const report = await verify.verify(request.params.source);
+      request.log.info(
+        { principal: request.principal?.name, source: request.params.source, ok: report.ok },
+        'journal verified',
+      );
+      return report;
+    },
+  );
+}

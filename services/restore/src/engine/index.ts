@@ -1,0 +1,57 @@
+/**
+ * The restore engine's public API: what the HTTP API (services/restore/src/api) and the
+ * service entry point use. Everything else in this folder is internal.
+ */
+export { type ApplyOptions, type ApplyProgress, type ApplyResult, applyJournal } from './change-applier.js';
+export { type EngineLogger, silentLogger } from './engine-logger.js';
+export { JournalCatalog, type SourceState, type SourceSummary, summarize } from './journal-catalog.js';
+export { type JournalEntry, type ReadJournalOptions, readJournal } from './journal-reader.js';
+export {
+  type VerifyOptions,
+  type VerifyProblem,
+  type VerifyReport,
+  verifyJournal,
+} from './journal-verifier.js';
+export { parseManifest, validateManifest } from './manifest-validator.js';
+export {
+  type ExecuteRestoreInput,
+  executeRestore,
+  planFromCatalog,
+  type RestoreExecutor,
+  type RestoreOutcome,
+  type RestoreTuning,
+} from './restore-executor.js';
+export {
+  isTerminal,
+  type RestoreJobError,
+  type RestoreJobView,
+  type RestorePhase,
+  type RestoreProgress,
+  type RestoreRequest,
+  type RestoreState,
+} from './restore-job.js';
+export { type PlanInput, planRestore, type RestorePlan } from './restore-planner.js';
+export { RestoreRunner, type RestoreRunnerOptions } from './restore-runner.js';
+export {
+  formatRestoreTarget,
+  isPastTarget,
+  parseRestoreTarget,
+  type RestoreTarget,
+  type RestoreTargetInput,
+  type StopRule,
+} from './restore-target.js';
+export {
+  checkTargetInWindow,
+  type RestoreWindow,
+  restoreWindow,
+  type SnapshotInfo,
+} from './restore-window.js';
+export { buildSchemaDdl, type SchemaDdl } from './schema-builder.js';
+export {
+  addPrimaryKeys,
+  type LoadedSnapshot,
+  type LoadSnapshotOptions,
+  loadSnapshot,
+} from './snapshot-loader.js';
+export { quoteIdent } from './sql-ident.js';
+export { parseTargetUrl, prepareTargetDatabase, type TargetLocation } from './target-database.js';

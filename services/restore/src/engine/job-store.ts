@@ -1,0 +1,69 @@
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { EngineLogger } from './engine-logger.js';
+import type { RestoreJobView } from './restore-job.js';
+
+/**
+ * Restore jobs as one JSON file each in the state directory, so the list survives a
+ * restart. Writes go to a temp file that is renamed over the old one (a reader or a
+ * crash sees the old or the new file, never half of one), one write at a time per job so
+ * an older view can never overwrite a newer one. Loading is synchronous: it runs once at
+ * start and makes get/list usable at once.
+ */
+const JOB_FILE = /^r_[A-Za-z0-9_-]+\.json$/;
+
+export class JobStore {
+  private readonly queues = new Map<string, Promise<void>>();
+  private seq = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly logger: EngineLogger,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  loadAll(): RestoreJobView[] {
+    const jobs: RestoreJobView[] = [];
+    for (const name of readdirSync(this.dir)) {
+      if (!JOB_FILE.test(name)) continue;
+      try {
+        const job = JSON.parse(readFileSync(path.join(this.dir, name), 'utf8')) as RestoreJobView;
+        if (typeof job.id === 'string' && typeof job.state === 'string') jobs.push(job);
+      } catch (err) {
+        this.logger.warn({ file: name, err }, 'skipping unreadable restore job file');
+      }
+    }
+    return jobs.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0));
+  }
+
+  /** Queues a write of `job`; resolves when it (and every earlier write of the job) is on disk. */
+  save(job: RestoreJobView): Promise<void> {
+    const prev = this.queues.get(job.id) ?? Promise.resolve();
+    const next = prev
+      .then(() => this.write(job))
+      .catch((err: unknown) => {
+        this.logger.error({ id: job.id, err }, 'could not write restore job state');
+      });
+    this.queues.set(job.id, next);
+    return next;
+  }
+
+  /** Resolves when every queued write is done. */
+  async flush(): Promise<void> {
+    await Promise.all(this.queues.values());
+  }
+
+  private async write(job: RestoreJobView): Promise<void> {
+    const file = path.join(this.dir, `${job.id}.json`);
+    const tmp = path.join(this.dir, `.${job.id}.${process.pid}.${this.seq++}.tmp`);
+    try {
+      await writeFile(tmp, `${JSON.stringify(job, null, 2)}\n`, { mode: 0o600 });
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,225 @@
+import {
+  formatLsn,
+  formatTimestampMicros,
+  isTidemarkError,
+  isValidSourceName,
+  type Lsn,
+  type ObjectStore,
+  parseLsn,
+  parseSegmentKey,
+  segmentsPrefix,
+  sha256Hex,
+  snapshotsPrefix,
+  sourceRegistryKey,
+  sourceRegistryPrefix,
+  TidemarkError,
+  type TipDocument,
+  tipKey,
+} from '@tidemark/shared';
+import { parseManifest } from './manifest-validator.js';
+import { type RestoreWindow, restoreWindow, type SnapshotInfo } from './restore-window.js';
+import { parseTipDocument } from './tip-document.js';
+
+/** What the API shows about a source. Times are ISO-8601 with µs, UTC; LSNs `X/Y`. */
+export interface SourceSummary {
+  readonly name: string;
+  /** false until a base snapshot is on the journal */
+  readonly restorable: boolean;
+  /** the oldest usable base snapshot's time */
+  readonly earliestRestorableTime: string | null;
+  /** the newest archived commit (tip), or the snapshot's time before the first segment */
+  readonly latestRestorableTime: string | null;
+  readonly latestLsn: string | null;
+  /** LSN of the base snapshot the journal's chain starts at */
+  readonly snapshotLsn: string | null;
+  /** usable base snapshots */
+  readonly snapshots: number;
+  /** journal segments up to the tip (only when asked for: it lists the whole journal) */
+  readonly segments?: number;
+  /** snapshot manifests that failed validation and are not used */
+  readonly problems?: readonly string[];
+}
+
+/** Everything the planner needs about a source, read once. */
+export interface SourceState {
+  readonly name: string;
+  /** valid snapshots, oldest first (all of them, usable or not) */
+  readonly snapshots: readonly SnapshotInfo[];
+  readonly tip: TipDocument | null;
+  readonly window: RestoreWindow | undefined;
+  readonly problems: readonly string[];
+}
+
+/**
+ * Read-only view of the journal in an object store: sources, snapshots, tip, segments.
+ * Manifests are cached by key: once published (written last) a manifest never changes,
+ * and reading every manifest on every API call would be wasteful. The tip is always
+ * read fresh.
+ */
+export class JournalCatalog {
+  private readonly manifests = new Map<string, SnapshotInfo>();
+
+  constructor(private readonly store: ObjectStore) {}
+
+  async listSourceNames(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const o of this.store.list(sourceRegistryPrefix)) {
+      const name = o.key.slice(sourceRegistryPrefix.length);
+      if (!name.endsWith('.json')) continue;
+      const base = name.slice(0, -'.json'.length);
+      if (isValidSourceName(base)) names.push(base);
+    }
+    return names;
+  }
+
+  async listSources(): Promise<SourceSummary[]> {
+    const out: SourceSummary[] = [];
+    for (const name of await this.listSourceNames()) {
+      try {
+        out.push(summarize(await this.getSourceState(name)));
+      } catch (err) {
+        // one unreadable source must not hide the others
+        const message = err instanceof Error ? err.message : String(err);
+        out.push({ ...emptySummary(name), problems: [message] });
+      }
+    }
+    return out;
+  }
+
+  async getSource(name: string, options: { countSegments?: boolean } = {}): Promise<SourceSummary> {
+    const state = await this.getSourceState(name);
+    const summary = summarize(state);
+    if (!options.countSegments) return summary;
+    return { ...summary, segments: (await this.listSegmentKeys(name)).length };
+  }
+
+  /** Throws UNKNOWN_SOURCE (listing the known sources) when `name` is not registered. */
+  async getSourceState(name: string): Promise<SourceState> {
+    await this.requireSource(name);
+    const problems: string[] = [];
+    const [snapshots, tip] = await Promise.all([this.listSnapshots(name, problems), this.readTip(name)]);
+    return { name, snapshots, tip, window: restoreWindow(snapshots, tip), problems };
+  }
+
+  async requireSource(name: string): Promise<void> {
+    if (isValidSourceName(name) && (await this.store.head(sourceRegistryKey(name)))) return;
+    const known = await this.listSourceNames();
+    const hint = known.length > 0 ? `known sources: ${known.join(', ')}` : 'no source is registered yet';
+    throw new TidemarkError('UNKNOWN_SOURCE', `unknown source ${JSON.stringify(name)}; ${hint}`, {
+      details: { source: name, known },
+    });
+  }
+
+  /**
+   * Valid base snapshots, oldest first, each with the SHA-256 of its manifest bytes.
+   * A malformed manifest is left out and described in `problems` (when given): the
+   * verifier reports it; the other snapshots stay usable.
+   */
+  async listSnapshots(source: string, problems?: string[]): Promise<SnapshotInfo[]> {
+    const keys: string[] = [];
+    for await (const o of this.store.list(snapshotsPrefix(source))) {
+      // `<source>/base/<lsnHex16>/manifest.json`, nothing deeper
+      const rest = o.key.slice(snapshotsPrefix(source).length);
+      if (/^[0-9A-F]{16}\/manifest\.json$/.test(rest)) keys.push(o.key);
+    }
+    const out: SnapshotInfo[] = [];
+    for (const key of keys) {
+      try {
+        out.push(await this.readSnapshot(source, key));
+      } catch (err) {
+        if (!isTidemarkError(err, 'SNAPSHOT_CORRUPT') && !isTidemarkError(err, 'OBJECT_NOT_FOUND')) throw err;
+        problems?.push(err.message);
+      }
+    }
+    return out.sort((a, b) => (parseLsn(a.lsn) < parseLsn(b.lsn) ? -1 : 1));
+  }
+
+  async readSnapshot(source: string, manifestKey: string): Promise<SnapshotInfo> {
+    const cached = this.manifests.get(manifestKey);
+    if (cached) return cached;
+    const bytes = await this.store.get(manifestKey);
+    const manifest = parseManifest(bytes, manifestKey, source);
+    // the directory name and the manifest must agree, or the chain anchor would be ambiguous
+    const dirLsn = manifestKey.slice(snapshotsPrefix(source).length, snapshotsPrefix(source).length + 16);
+    if (parseLsn(dirLsn) !== parseLsn(manifest.lsn)) {
+      throw new TidemarkError(
+        'SNAPSHOT_CORRUPT',
+        `snapshot manifest ${manifestKey} says LSN ${manifest.lsn}`,
+        {
+          details: { key: manifestKey },
+        },
+      );
+    }
+    const info: SnapshotInfo = { ...manifest, manifestKey, sha256: sha256Hex(bytes) };
+    this.manifests.set(manifestKey, info);
+    return info;
+  }
+
+  /** The tip document, or null before the journal's first segment. */
+  async readTip(source: string): Promise<TipDocument | null> {
+    try {
+      return parseTipDocument(await this.store.get(tipKey(source)), tipKey(source), source);
+    } catch (err) {
+      if (isTidemarkError(err, 'OBJECT_NOT_FOUND')) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Segment keys of the journal in chain order: only up to and including the tip's key.
+   * An object beyond the tip is not journal (a crash between segment write and tip
+   * update); the journal service adopts or removes it. With `afterLsn`, only segments
+   * that may hold commits after it.
+   */
+  async listSegmentKeys(
+    source: string,
+    options: { afterLsn?: Lsn; tip?: TipDocument | null } = {},
+  ): Promise<string[]> {
+    const tip = options.tip !== undefined ? options.tip : await this.readTip(source);
+    if (!tip) return [];
+    const out: string[] = [];
+    for await (const o of this.store.list(segmentsPrefix(source))) {
+      if (o.key > tip.segmentKey) break;
+      const parsed = parseSegmentKey(o.key);
+      if (!parsed || parsed.source !== source) continue;
+      if (options.afterLsn !== undefined && parsed.lastLsn <= options.afterLsn) continue;
+      out.push(o.key);
+    }
+    return out;
+  }
+}
+
+export function summarize(state: SourceState): SourceSummary {
+  const w = state.window;
+  const chainStart = state.tip ? state.tip.snapshotLsn : state.snapshots[state.snapshots.length - 1]?.lsn;
+  const base = {
+    name: state.name,
+    ...(state.problems.length > 0 ? { problems: state.problems } : {}),
+  };
+  if (!w) return { ...emptySummary(state.name), ...base, snapshotLsn: chainStart ? norm(chainStart) : null };
+  return {
+    ...base,
+    restorable: true,
+    earliestRestorableTime: formatTimestampMicros(w.earliestTime),
+    latestRestorableTime: formatTimestampMicros(w.latestTime),
+    latestLsn: formatLsn(w.latestLsn),
+    snapshotLsn: chainStart ? norm(chainStart) : null,
+    snapshots: w.snapshots.length,
+  };
+}
+
+function emptySummary(name: string): SourceSummary {
+  return {
+    name,
+    restorable: false,
+    earliestRestorableTime: null,
+    latestRestorableTime: null,
+    latestLsn: null,
+    snapshotLsn: null,
+    snapshots: 0,
+  };
+}
+
+function norm(lsn: string): string {
+  return formatLsn(parseLsn(lsn));
+}

@@ -1,0 +1,109 @@
+import { TidemarkError } from '@tidemark/shared';
+import type { RestoreTargetInput } from './restore-target.js';
+
+/**
+ * A restore job as the API shows it, and its lifecycle as an explicit state machine:
+ *
+ *   queued ──> running ──> succeeded | failed | cancelled
+ *      └──> cancelled | failed   (cancelled before it started; or found queued after a restart)
+ *
+ * Terminal states never change. Pure.
+ */
+export type RestoreState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type RestorePhase = 'queued' | 'loading-snapshot' | 'replaying' | 'finishing' | 'done';
+
+export interface RestoreRequest {
+  readonly source: string;
+  readonly target: RestoreTargetInput;
+  readonly into: { readonly url: string };
+}
+
+export interface RestoreProgress {
+  readonly phase: RestorePhase;
+  readonly tablesLoaded: number;
+  readonly tablesTotal: number;
+  readonly transactionsApplied: number;
+  readonly changesApplied: number;
+  readonly segmentsRead: number;
+  readonly segmentsTotal: number;
+  /** commit LSN (`X/Y`) of the last applied transaction, or the snapshot's LSN */
+  readonly restoredLsn?: string;
+  /** commit time (ISO µs) of the last applied transaction, or the snapshot's time */
+  readonly restoredTime?: string;
+}
+
+export interface RestoreJobError {
+  readonly code: string;
+  readonly message: string;
+  readonly details: Record<string, unknown>;
+}
+
+export interface RestoreJobView {
+  readonly id: string;
+  readonly source: string;
+  readonly target: RestoreTargetInput;
+  /** where it restores to; the URL's password is never kept */
+  readonly into: { readonly url: string; readonly database: string };
+  readonly state: RestoreState;
+  readonly progress: RestoreProgress;
+  readonly error?: RestoreJobError;
+  /** ISO-8601 */
+  readonly createdAt: string;
+  readonly startedAt?: string;
+  readonly finishedAt?: string;
+}
+
+const NEXT: Readonly<Record<RestoreState, readonly RestoreState[]>> = {
+  queued: ['running', 'cancelled', 'failed'],
+  running: ['succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
+export function isTerminal(state: RestoreState): boolean {
+  return NEXT[state].length === 0;
+}
+
+export function canTransition(from: RestoreState, to: RestoreState): boolean {
+  return NEXT[from].includes(to);
+}
+
+export const INITIAL_PROGRESS: RestoreProgress = {
+  phase: 'queued',
+  tablesLoaded: 0,
+  tablesTotal: 0,
+  transactionsApplied: 0,
+  changesApplied: 0,
+  segmentsRead: 0,
+  segmentsTotal: 0,
+};
+
+/** The job in its new state; throws CONFLICT for a transition the lifecycle does not have. */
+export function transition(
+  job: RestoreJobView,
+  to: RestoreState,
+  at: Date,
+  error?: RestoreJobError,
+): RestoreJobView {
+  if (!canTransition(job.state, to)) {
+    throw new TidemarkError('CONFLICT', `restore ${job.id} is ${job.state} and cannot become ${to}`, {
+      details: { id: job.id, state: job.state, to },
+    });
+  }
+  const now = at.toISOString();
+  const next: RestoreJobView = {
+    ...job,
+    state: to,
+    ...(to === 'running' ? { startedAt: now } : {}),
+    ...(isTerminal(to) ? { finishedAt: now } : {}),
+    ...(error ? { error } : {}),
+  };
+  if (to === 'succeeded') return { ...next, progress: { ...next.progress, phase: 'done' } };
+  return next;
+}
+
+export function withProgress(job: RestoreJobView, patch: Partial<RestoreProgress>): RestoreJobView {
+  if (isTerminal(job.state)) return job;
+  return { ...job, progress: { ...job.progress, ...patch } };
+}

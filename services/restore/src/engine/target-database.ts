@@ -1,0 +1,164 @@
+import { redactUrl, TidemarkError, textFormatStartupOptions } from '@tidemark/shared';
+import pg from 'pg';
+import { quoteIdent } from './sql-ident.js';
+
+/**
+ * The database a restore writes into: where it is, how we connect, and the promise that it
+ * starts empty. Every session runs under TEXT_FORMAT_SETTINGS (startup options), so the
+ * text values from the journal parse as the source meant them.
+ */
+export interface TargetLocation {
+  readonly url: string;
+  readonly database: string;
+  readonly host: string;
+  readonly port: number;
+  /** the URL without its password, for logs, job files and messages */
+  readonly display: string;
+}
+
+export function parseTargetUrl(url: string): TargetLocation {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw badUrl('into.url is not a URL; expected postgresql://user:password@host:5432/database');
+  }
+  if (u.protocol !== 'postgresql:' && u.protocol !== 'postgres:')
+    throw badUrl(`into.url must start with postgresql:// (got ${u.protocol}//)`);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/'))
+    throw badUrl(
+      'into.url must name the database to restore into, e.g. postgresql://host:5432/orders_restored',
+    );
+  if (database === 'postgres' || database.startsWith('template'))
+    throw badUrl(
+      `into.url names the maintenance database ${database}; give a new database name, Tidemark creates it`,
+    );
+  return {
+    url,
+    database,
+    host: u.hostname || 'localhost',
+    port: Number(u.port || 5432),
+    display: redactUrl(url),
+  };
+}
+
+/** Connects with the text-format settings; connection failures become TARGET_UNREACHABLE. */
+export async function connectTarget(target: TargetLocation, database = target.database): Promise<pg.Client> {
+  const u = new URL(target.url);
+  u.pathname = `/${encodeURIComponent(database)}`;
+  const client = new pg.Client({
+    connectionString: u.toString(),
+    options: textFormatStartupOptions(),
+    connectionTimeoutMillis: 15_000,
+  });
+  // an idle client whose server goes away emits 'error'; without a listener it would crash the process
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return client;
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw classifyConnectError(err, target, database);
+  }
+}
+
+export function classifyConnectError(err: unknown, target: TargetLocation, database: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  const where = `${target.host}:${target.port}`;
+  const reason = err instanceof Error ? err.message : String(err);
+  if (code === '3D000') return err; // database does not exist: the caller decides
+  if (code === '28P01' || code === '28000')
+    return new TidemarkError(
+      'TARGET_UNREACHABLE',
+      `cannot log in to ${where}/${database}: ${reason}; check the user and password in into.url`,
+      {
+        cause: err,
+        retriable: false,
+        details: { target: target.display },
+      },
+    );
+  if (
+    (typeof code === 'string' && /^(E[A-Z]+|57P0\d|53\d\d)$/.test(code)) ||
+    /timeout|terminated/i.test(reason)
+  )
+    return new TidemarkError('TARGET_UNREACHABLE', `cannot reach PostgreSQL at ${where}: ${reason}`, {
+      cause: err,
+      details: { target: target.display },
+    });
+  return err;
+}
+
+/**
+ * Makes sure the target database exists and is empty. A missing database is created via
+ * the `postgres` maintenance database of the same server, from template0 (template1 may
+ * hold objects that would make the result differ from the source) in UTF8 (journal text
+ * is UTF-8). An existing database must hold no table, view or sequence outside the system
+ * schemas (extension-owned ones excepted): a restore builds the whole database, and
+ * mixing it with existing data would make the result not the source's state.
+ */
+export async function prepareTargetDatabase(target: TargetLocation): Promise<{ created: boolean }> {
+  let created = false;
+  let client: pg.Client;
+  try {
+    client = await connectTarget(target);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== '3D000') throw err;
+    await createDatabase(target);
+    created = true;
+    client = await connectTarget(target);
+  }
+  try {
+    if (!created) await assertEmpty(client, target);
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return { created };
+}
+
+async function createDatabase(target: TargetLocation): Promise<void> {
+  const admin = await connectTarget(target, 'postgres');
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(target.database)} TEMPLATE template0 ENCODING 'UTF8'`);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === '42P04') return; // created meanwhile; the emptiness check decides
+    if (code === '42501')
+      throw new TidemarkError(
+        'RESTORE_FAILED',
+        `the user in into.url may not create database ${target.database} on ${target.host}:${target.port}; create it (empty) yourself or grant CREATEDB`,
+        { cause: err, details: { target: target.display } },
+      );
+    throw err;
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
+const USER_RELATIONS = `
+SELECT n.nspname AS schema, c.relname AS name
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+LIMIT 6`;
+
+async function assertEmpty(client: pg.Client, target: TargetLocation): Promise<void> {
+  const { rows } = await client.query<{ schema: string; name: string }>(USER_RELATIONS);
+  if (rows.length === 0) return;
+  const names = rows.slice(0, 5).map((r) => `${r.schema}.${r.name}`);
+  const more = rows.length > 5 ? ' and more' : '';
+  throw new TidemarkError(
+    'TARGET_NOT_EMPTY',
+    `database ${target.database} on ${target.host}:${target.port} is not empty (it holds ${names.join(', ')}${more}); ` +
+      'a restore builds the whole database: name a database that does not exist yet (Tidemark creates it) or drop those objects first',
+    { details: { target: target.display, objects: names } },
+  );
+}
+
+function badUrl(message: string): TidemarkError {
+  return new TidemarkError('BAD_REQUEST', message, { details: { field: 'into.url' } });
+}
