@@ -13,13 +13,13 @@ import { sleep, TidemarkProcess } from './support/tidemark-process.js';
  * slot replays from its confirmed position, the journal drops what it already has, and
  * the oracle must still hold — nothing lost, nothing doubled.
  */
-describe('crash safety of the embedded process', () => {
+describe.each(['debian15', 'embedded18'] as const)('crash safety of the embedded process on %s', (flavor) => {
   let cluster: PostgresCluster;
   let dataDir: string;
   let tm: TidemarkProcess;
 
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor: 'debian15' });
+    cluster = await startPostgres({ flavor });
     const admin = await connect(cluster.url('postgres'));
     await admin.query('CREATE DATABASE source');
     await admin.end();

