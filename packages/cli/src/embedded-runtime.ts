@@ -10,8 +10,11 @@ import {
   redactUrl,
   type TidemarkConfig,
 } from '@tidemark/shared';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { resolveApiTokens } from './api-tokens.js';
 import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
+import { registerCaptureMetrics } from './ops/capture-metrics.js';
+import { JournalMetrics } from './ops/journal-metrics.js';
 import { printBanner } from './startup-banner.js';
 
 /**
@@ -29,8 +32,12 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     demo = await startDemoPostgres(config.dataDir, (msg) => logger.info(msg));
     sourceUrl = demo.url;
   }
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const journalMetrics = new JournalMetrics(registry);
   const store = new LocalObjectStore(path.join(config.dataDir, 'journal'));
   const journal = new Journal({
+    onDurable: (info) => journalMetrics.onDurable(config.sourceName, info),
     store,
     source: config.sourceName,
     maxSegmentBytes: config.segmentMaxBytes,
@@ -38,6 +45,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     logger: logger.child({ component: 'journal' }),
   });
   await journal.open();
+  journalMetrics.watch(config.sourceName, () => journal.status);
   const capture = new CaptureService({
     sourceUrl,
     sourceName: config.sourceName,
@@ -51,6 +59,12 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
   });
   logger.info({ source: config.sourceName, url: redactUrl(sourceUrl) }, 'starting capture');
   await capture.start();
+  registerCaptureMetrics(registry, {
+    source: config.sourceName,
+    sourceUrl,
+    slotName: config.slotName,
+    status: () => capture.status,
+  });
 
   const { tokens, generated } = await resolveApiTokens(config.apiTokens, config.dataDir);
   const restore = await buildRestoreApp({
@@ -58,6 +72,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     stateDir: path.join(config.dataDir, 'restores'),
     maxConcurrentRestores: config.maxConcurrentRestores,
     tokens,
+    metricsRegistry: registry,
     logger: logger.child({ component: 'api' }),
     readiness: () => ({
       capture: {

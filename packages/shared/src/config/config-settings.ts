@@ -71,6 +71,17 @@ export const SETTING_SCHEMAS = {
   heartbeatIntervalMs: wholeNumber(0, 3_600_000),
   maxConcurrentRestores: wholeNumber(1, 64),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  kafkaBrokers: z
+    .string()
+    .transform((s) => s.split(',').map((b) => b.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:/]+:\d{1,5}$/)).min(1)),
+  kafkaTopicPrefix: z.string().regex(/^[A-Za-z0-9._-]{0,200}$/),
+  kafkaGroupId: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/),
+  s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/),
+  s3Prefix: z.string().regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/),
+  s3Endpoint: z.string().url(),
+  s3Region: z.string().regex(/^[a-z0-9-]{1,40}$/),
+  s3ForcePathStyle: z.enum(['true', 'false']).transform((v) => v === 'true'),
 } as const;
 
 export type ConfigField = keyof typeof SETTING_SCHEMAS;
@@ -180,6 +191,63 @@ export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: Config
     description: 'log level',
     default: 'info',
     expected: 'one of fatal, error, warn, info, debug, trace, silent',
+  },
+  {
+    env: 'TIDEMARK_KAFKA_BROKERS',
+    field: 'kafkaBrokers',
+    description:
+      'Kafka bootstrap brokers `host:port,...`. Set: capture publishes to Kafka and the journal consumes it',
+    default: null,
+    expected: 'comma-separated host:port entries',
+  },
+  {
+    env: 'TIDEMARK_KAFKA_TOPIC_PREFIX',
+    field: 'kafkaTopicPrefix',
+    description: 'topic of a source = prefix + source name',
+    default: 'tidemark.',
+    expected: 'letters, digits, ".", "_" and "-"',
+  },
+  {
+    env: 'TIDEMARK_KAFKA_GROUP_ID',
+    field: 'kafkaGroupId',
+    description: 'consumer group of the journal processes',
+    default: 'tidemark-journal',
+    expected: 'letters, digits, ".", "_" and "-"',
+  },
+  {
+    env: 'TIDEMARK_S3_BUCKET',
+    field: 's3Bucket',
+    description: 'S3 bucket of the journal. Set: the journal lives in S3 instead of the data directory',
+    default: null,
+    expected: 'an S3 bucket name',
+  },
+  {
+    env: 'TIDEMARK_S3_PREFIX',
+    field: 's3Prefix',
+    description: 'key prefix inside the bucket',
+    default: null,
+    expected: 'a key prefix like tidemark/prod (no leading or trailing /)',
+  },
+  {
+    env: 'TIDEMARK_S3_ENDPOINT',
+    field: 's3Endpoint',
+    description: 'endpoint of an S3-compatible store (MinIO...); unset: AWS',
+    default: null,
+    expected: 'a URL like http://minio:9000',
+  },
+  {
+    env: 'TIDEMARK_S3_REGION',
+    field: 's3Region',
+    description: 'S3 region',
+    default: 'us-east-1',
+    expected: 'a region name like eu-west-1',
+  },
+  {
+    env: 'TIDEMARK_S3_FORCE_PATH_STYLE',
+    field: 's3ForcePathStyle',
+    description: 'path-style bucket addressing (most S3-compatible stores need it)',
+    default: 'false',
+    expected: 'true or false',
   },
 ]);
 

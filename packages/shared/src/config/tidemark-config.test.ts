@@ -31,7 +31,28 @@ describe('loadConfig', () => {
       heartbeatIntervalMs: 1000,
       maxConcurrentRestores: 2,
       logLevel: 'info',
+      kafkaTopicPrefix: 'tidemark.',
+      kafkaGroupId: 'tidemark-journal',
+      s3Region: 'us-east-1',
+      s3ForcePathStyle: false,
     });
+  });
+
+  it('reads the distributed topology settings', () => {
+    const config = loadConfig({
+      TIDEMARK_KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092',
+      TIDEMARK_S3_BUCKET: 'tidemark-journal',
+      TIDEMARK_S3_PREFIX: 'prod/eu',
+      TIDEMARK_S3_ENDPOINT: 'http://minio:9000',
+      TIDEMARK_S3_FORCE_PATH_STYLE: 'true',
+    });
+    expect(config.kafkaBrokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
+    expect(config.s3Bucket).toBe('tidemark-journal');
+    expect(config.s3Prefix).toBe('prod/eu');
+    expect(config.s3ForcePathStyle).toBe(true);
+    expect(() => loadConfig({ TIDEMARK_KAFKA_BROKERS: 'no-port', TIDEMARK_S3_BUCKET: 'Bad_Bucket' })).toThrow(
+      /TIDEMARK_KAFKA_BROKERS[\s\S]*TIDEMARK_S3_BUCKET/,
+    );
   });
 
   it('reads every variable', () => {
@@ -166,10 +187,14 @@ describe('CONFIG_SETTINGS', () => {
     const config = loadConfig({
       TIDEMARK_SOURCE_URL: 'postgres://h/db',
       TIDEMARK_API_TOKENS: `a:admin:${TOKEN}`,
+      TIDEMARK_KAFKA_BROKERS: 'k:9092',
+      TIDEMARK_S3_BUCKET: 'bucket',
+      TIDEMARK_S3_PREFIX: 'p',
+      TIDEMARK_S3_ENDPOINT: 'http://s3:9000',
     });
     expect(fields).toEqual(Object.keys(config).sort((a, b) => a.localeCompare(b)));
     expect(new Set(CONFIG_SETTINGS.map((s) => s.env)).size).toBe(CONFIG_SETTINGS.length);
-    for (const s of CONFIG_SETTINGS) expect(s.env).toMatch(/^TIDEMARK_[A-Z_]+$/);
+    for (const s of CONFIG_SETTINGS) expect(s.env).toMatch(/^TIDEMARK_[A-Z0-9_]+$/);
   });
 
   it('renders the README table', () => {

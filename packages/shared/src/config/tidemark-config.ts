@@ -29,6 +29,16 @@ export interface TidemarkConfig {
   readonly heartbeatIntervalMs: number;
   readonly maxConcurrentRestores: number;
   readonly logLevel: LogLevel;
+  /** set: distributed topology through Kafka */
+  readonly kafkaBrokers?: readonly string[];
+  readonly kafkaTopicPrefix: string;
+  readonly kafkaGroupId: string;
+  /** set: the journal lives in S3 (credentials from the AWS SDK's standard chain) */
+  readonly s3Bucket?: string;
+  readonly s3Prefix?: string;
+  readonly s3Endpoint?: string;
+  readonly s3Region: string;
+  readonly s3ForcePathStyle: boolean;
 }
 
 type Parsed = { -readonly [F in ConfigField]?: unknown };
