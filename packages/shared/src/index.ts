@@ -30,3 +30,5 @@ export * from './log/redact-url.js';
 export * from './store/local-object-store.js';
 export { compareKeys, validateKey } from './store/object-key.js';
 export * from './store/object-store.js';
+export * from './store/s3-object-store.js';
+export { DEFAULT_RETRY_POLICY, type RetryPolicy, type StoreLogger } from './store/s3-retry.js';
