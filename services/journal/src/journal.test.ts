@@ -255,6 +255,34 @@ describe('Journal', () => {
     ]);
   });
 
+  it('is fenced when another process moved the tip, then reloads and continues the one chain', async () => {
+    const old = journal(store, { maxSegmentAgeMs: 10_000 });
+    await old.open();
+    const w1 = old.write(tx(0x2000n));
+    await old.flush();
+    await w1;
+    // a rebalance hands the source to another process, which archives on
+    const next = journal(store, { maxSegmentAgeMs: 10_000 });
+    await next.open();
+    const w2 = [next.write(tx(0x2100n)), next.write(tx(0x2200n))];
+    await next.flush();
+    await Promise.all(w2);
+    // the old owner still had a write in flight: it must not fork the chain
+    const stale = old.write(tx(0x2100n));
+    await old.flush();
+    await expect(stale).rejects.toThrow(/moved by another journal process/);
+    // on replay it reloads the tip: what is archived already resolves, the rest is appended
+    const replay = [old.write(tx(0x2100n)), old.write(tx(0x2200n)), old.write(tx(0x2300n))];
+    await old.flush();
+    await Promise.all(replay);
+    expect((await journalRecords(store)).map((r) => r.commitLsn)).toEqual([
+      0x2000n,
+      0x2100n,
+      0x2200n,
+      0x2300n,
+    ]);
+  });
+
   it('refuses a transaction of another source', async () => {
     const j = journal();
     await j.open();

@@ -3,6 +3,7 @@ import {
   encodeSegment,
   formatLsn,
   initChecksums,
+  isTidemarkError,
   type Lsn,
   type ObjectStore,
   segmentKey,
@@ -70,6 +71,8 @@ export class Journal implements TransactionSink {
   /** serialises seals so segments land, and the tip moves, strictly in chain order */
   private sealing: Promise<void> = Promise.resolve();
   private lastAcceptedLsn: Lsn | undefined;
+  /** set when another writer moved the tip: reload the head before the next segment */
+  private stale = false;
   private segmentsWritten = 0;
   private duplicatesDropped = 0;
   private closed = false;
@@ -184,15 +187,25 @@ export class Journal implements TransactionSink {
       return;
     }
     try {
-      if (!this.head) this.head = await this.startOfChain();
+      if (!this.head || this.stale) {
+        this.head = await this.reloadHead();
+        this.stale = false;
+      }
       const head = this.head;
-      const first = segment.records[0]!;
-      const last = segment.records.at(-1)!;
+      await this.checkStillTheWriter(head);
+      // after a reload, what another writer archived meanwhile is durable already
+      const records = segment.records.filter((r) => r.commitLsn > head.lastLsn);
+      if (records.length === 0) {
+        segment.markDurable();
+        return;
+      }
+      const first = records[0]!;
+      const last = records.at(-1)!;
       const encoded = encodeSegment({
         source,
         prevSha256: head.sha256,
         createdAt: new Date().toISOString(),
-        records: segment.records,
+        records,
       });
       // biome-ignore lint/complexity/useMathMinMax: bigint, which Math.max does not take
       const partition = first.commitTime > head.partitionMicros ? first.commitTime : head.partitionMicros;
@@ -220,7 +233,7 @@ export class Journal implements TransactionSink {
       this.options.onDurable?.({
         key,
         bytes: encoded.bytes.byteLength,
-        records: segment.records.length,
+        records: records.length,
         firstLsn: first.commitLsn,
         lastLsn: last.commitLsn,
         lastCommitTime: next.lastCommitTime,
@@ -239,8 +252,31 @@ export class Journal implements TransactionSink {
       this.ageTimer = undefined;
       pending?.lifecycle.to('sealed');
       pending?.markFailed(err);
-      this.lastAcceptedLsn = this.head?.lastLsn;
+      // fenced: our idea of the head is stale, so de-duplication waits for the reload
+      this.lastAcceptedLsn = isTidemarkError(err, 'CONFLICT') ? undefined : this.head?.lastLsn;
+      if (isTidemarkError(err, 'CONFLICT')) this.stale = true;
     }
+  }
+
+  /**
+   * Fencing for handovers (a source moving between journal processes in a rebalance): the
+   * tip in the store must still be the one this journal last wrote or read. Otherwise
+   * another process has archived since, and writing now would fork the chain; the journal
+   * fails this segment, reloads the head, and the upstream replays.
+   */
+  private async checkStillTheWriter(head: ChainHead): Promise<void> {
+    const tip = await readTip(this.options.store, this.options.source);
+    const expected = head.segmentKey === null ? undefined : head.sha256;
+    if (tip?.sha256 === expected) return;
+    throw new TidemarkError(
+      'CONFLICT',
+      `the tip of source "${this.options.source}" was moved by another journal process (expected ${expected ?? 'no tip'}, found ${tip?.sha256 ?? 'no tip'}); this journal reloads and the upstream replays`,
+    );
+  }
+
+  private async reloadHead(): Promise<ChainHead> {
+    const tip = await readTip(this.options.store, this.options.source);
+    return tip ? headFromTip(tip) : this.startOfChain();
   }
 
   private async startOfChain(): Promise<ChainHead> {
