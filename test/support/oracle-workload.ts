@@ -55,72 +55,77 @@ export interface WorkloadStep {
   readonly sql: string | ((client: pg.Client) => Promise<void>);
 }
 
-export const ORACLE_STEPS: readonly WorkloadStep[] = [
-  { name: 'fidelity rows', sql: FIDELITY_ROWS },
-  {
-    name: 'toast value > 1 MiB',
-    sql: `INSERT INTO docs VALUES (1, 'big', (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 40000)));
+/** `bigRows`: rows of the one large transaction (the mock Kafka broker keeps only ~5 MB per partition). */
+export function oracleSteps(opts: { bigRows: number } = { bigRows: 100_000 }): readonly WorkloadStep[] {
+  return [
+    { name: 'fidelity rows', sql: FIDELITY_ROWS },
+    {
+      name: 'toast value > 1 MiB',
+      sql: `INSERT INTO docs VALUES (1, 'big', (SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 40000)));
           INSERT INTO docs VALUES (2, 'small', 'tiny');`,
-  },
-  {
-    name: 'update other columns, toast unchanged',
-    sql: `UPDATE docs SET title = 'big, retitled', version = version + 1 WHERE id = 1;
+    },
+    {
+      name: 'update other columns, toast unchanged',
+      sql: `UPDATE docs SET title = 'big, retitled', version = version + 1 WHERE id = 1;
           UPDATE types_fidelity SET tx = tx || ' edited', jb = jb || '{"c": 3}' WHERE id = 1;`,
-  },
-  {
-    name: 'duplicates in a table without key',
-    sql: `INSERT INTO nokey VALUES (1, 'dup', '{"a":1}'), (3, 'x', '[1, 2]');
+    },
+    {
+      name: 'duplicates in a table without key',
+      sql: `INSERT INTO nokey VALUES (1, 'dup', '{"a":1}'), (3, 'x', '[1, 2]');
           UPDATE nokey SET b = 'changed once' WHERE ctid = (SELECT ctid FROM nokey WHERE a = 1 LIMIT 1);
           DELETE FROM nokey WHERE ctid = (SELECT ctid FROM nokey WHERE a = 1 AND b = 'dup' LIMIT 1);`,
-  },
-  {
-    name: 'partitioned table, row moving between partitions',
-    sql: `INSERT INTO events SELECT g, '2025-06-01'::timestamptz + g * interval '1 hour', 'k' || (g % 3), jsonb_build_object('g', g)
+    },
+    {
+      name: 'partitioned table, row moving between partitions',
+      sql: `INSERT INTO events SELECT g, '2025-06-01'::timestamptz + g * interval '1 hour', 'k' || (g % 3), jsonb_build_object('g', g)
             FROM generate_series(1, 500) g;
           UPDATE events SET at = at + interval '300 days' WHERE id % 50 = 0;
           DELETE FROM events WHERE id % 7 = 0;`,
-  },
-  {
-    name: 'primary key update',
-    sql: `UPDATE accounts SET id = id + 1000 WHERE id <= 5;
-          UPDATE accounts SET name = name || ' (renumbered)' WHERE id > 1000;`,
-  },
-  {
-    name: 'rolled back transaction and savepoints',
-    sql: async (c) => {
-      await c.query('BEGIN');
-      await c.query(`INSERT INTO accounts VALUES (9999, 'never', 0)`);
-      await c.query('ROLLBACK');
-      await c.query('BEGIN');
-      await c.query(`INSERT INTO accounts VALUES (500, 'kept', 1)`);
-      await c.query('SAVEPOINT s1');
-      await c.query(`INSERT INTO accounts VALUES (501, 'rolled back', 1)`);
-      await c.query(`UPDATE accounts SET balance = -1`);
-      await c.query('ROLLBACK TO SAVEPOINT s1');
-      await c.query('SAVEPOINT s2');
-      await c.query(`INSERT INTO accounts VALUES (502, 'released', 2)`);
-      await c.query('RELEASE SAVEPOINT s2');
-      await c.query('COMMIT');
     },
-  },
-  {
-    name: 'truncate',
-    sql: `TRUNCATE ledger; INSERT INTO ledger VALUES (1, 1, 0.000001, 'after truncate');`,
-  },
-  {
-    name: 'one transaction of 100k rows',
-    sql: `INSERT INTO ledger SELECT g, g % 50 + 1, g / 7.0, CASE WHEN g % 3 = 0 THEN NULL WHEN g % 3 = 1 THEN '' ELSE 'n' || g END
-            FROM generate_series(2, 100001) g;`,
-  },
-  {
-    name: 'mixed updates and deletes',
-    sql: `UPDATE ledger SET amount = amount * 2 WHERE id % 1000 = 0;
+    {
+      name: 'primary key update',
+      sql: `UPDATE accounts SET id = id + 1000 WHERE id <= 5;
+          UPDATE accounts SET name = name || ' (renumbered)' WHERE id > 1000;`,
+    },
+    {
+      name: 'rolled back transaction and savepoints',
+      sql: async (c) => {
+        await c.query('BEGIN');
+        await c.query(`INSERT INTO accounts VALUES (9999, 'never', 0)`);
+        await c.query('ROLLBACK');
+        await c.query('BEGIN');
+        await c.query(`INSERT INTO accounts VALUES (500, 'kept', 1)`);
+        await c.query('SAVEPOINT s1');
+        await c.query(`INSERT INTO accounts VALUES (501, 'rolled back', 1)`);
+        await c.query(`UPDATE accounts SET balance = -1`);
+        await c.query('ROLLBACK TO SAVEPOINT s1');
+        await c.query('SAVEPOINT s2');
+        await c.query(`INSERT INTO accounts VALUES (502, 'released', 2)`);
+        await c.query('RELEASE SAVEPOINT s2');
+        await c.query('COMMIT');
+      },
+    },
+    {
+      name: 'truncate',
+      sql: `TRUNCATE ledger; INSERT INTO ledger VALUES (1, 1, 0.000001, 'after truncate');`,
+    },
+    {
+      name: `one transaction of ${opts.bigRows} rows`,
+      sql: `INSERT INTO ledger SELECT g, g % 50 + 1, g / 7.0, CASE WHEN g % 3 = 0 THEN NULL WHEN g % 3 = 1 THEN '' ELSE 'n' || g END
+            FROM generate_series(2, ${opts.bigRows + 1}) g;`,
+    },
+    {
+      name: 'mixed updates and deletes',
+      sql: `UPDATE ledger SET amount = amount * 2 WHERE id % 1000 = 0;
           DELETE FROM ledger WHERE id % 5000 = 1;
           UPDATE docs SET body = 'now small' WHERE id = 2;
           DELETE FROM types_fidelity WHERE id = 3;
           UPDATE types_fidelity SET nullable = '' WHERE id = 2;`,
-  },
-];
+    },
+  ];
+}
+
+export const ORACLE_STEPS: readonly WorkloadStep[] = oracleSteps();
 
 export function connect(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, options: textFormatStartupOptions() });

@@ -10,6 +10,8 @@ export interface TidemarkProcessOptions {
   readonly sourceUrl?: string;
   readonly dataDir: string;
   readonly env?: Record<string, string>;
+  /** the CLI command: `up` (default), or one role of the distributed topology */
+  readonly command?: 'up' | 'capture' | 'journal' | 'restore';
 }
 
 /**
@@ -46,14 +48,15 @@ export class TidemarkProcess {
       ...(this.options.sourceUrl ? { TIDEMARK_SOURCE_URL: this.options.sourceUrl } : {}),
       ...this.options.env,
     };
-    const child = spawn(process.execPath, [CLI, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const command = this.options.command ?? 'up';
+    const child = spawn(process.execPath, [CLI, command], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
     child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) {
-        throw new Error(`tidemark up exited with ${child.exitCode}:\n${this.log.slice(-4000)}`);
+        throw new Error(`tidemark ${command} exited with ${child.exitCode}:\n${this.log.slice(-4000)}`);
       }
       try {
         const res = await fetch(`${this.baseUrl}/readyz`);
@@ -63,7 +66,7 @@ export class TidemarkProcess {
       }
       await sleep(100);
     }
-    throw new Error(`tidemark up did not become ready:\n${this.log.slice(-4000)}`);
+    throw new Error(`tidemark ${command} did not become ready:\n${this.log.slice(-4000)}`);
   }
 
   /** kill -9: no chance to flush, close or confirm anything */

@@ -1,27 +1,22 @@
 import path from 'node:path';
 import { CaptureService } from '@tidemark/capture';
-import { Journal } from '@tidemark/journal';
 import { buildRestoreApp } from '@tidemark/restore';
-import {
-  createLogger,
-  formatLsn,
-  initChecksums,
-  LocalObjectStore,
-  redactUrl,
-  type TidemarkConfig,
-} from '@tidemark/shared';
+import { createLogger, formatLsn, initChecksums, redactUrl, type TidemarkConfig } from '@tidemark/shared';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { resolveApiTokens } from './api-tokens.js';
+import { startArchivePipeline } from './archive-pipeline.js';
 import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
+import { openObjectStore } from './object-store-factory.js';
 import { registerCaptureMetrics } from './ops/capture-metrics.js';
-import { JournalMetrics } from './ops/journal-metrics.js';
+import { registerSource } from './source-registry.js';
 import { printBanner } from './startup-banner.js';
 
 /**
- * `tidemark up` in embedded mode: capture, journal and restore in one process. The journal
- * lives in `<dataDir>/journal`; capture hands transactions to it in-process and confirms an
- * LSN to PostgreSQL only once its segment is fsynced, so the replication slot is the
- * durable buffer and a crash at any moment loses nothing.
+ * `tidemark up`: capture, journal and restore in one process. Embedded (the default): the
+ * journal lives in `<dataDir>/journal` (or S3 when TIDEMARK_S3_BUCKET is set); capture
+ * hands transactions to it in-process and confirms an LSN to PostgreSQL only once its
+ * segment is durable, so the replication slot is the durable buffer and a crash at any
+ * moment loses nothing. With TIDEMARK_KAFKA_BROKERS set, transactions go through Kafka.
  */
 export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () => Promise<void> }> {
   const logger = createLogger({ name: 'tidemark', level: config.logLevel });
@@ -34,18 +29,9 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
   }
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const journalMetrics = new JournalMetrics(registry);
-  const store = new LocalObjectStore(path.join(config.dataDir, 'journal'));
-  const journal = new Journal({
-    onDurable: (info) => journalMetrics.onDurable(config.sourceName, info),
-    store,
-    source: config.sourceName,
-    maxSegmentBytes: config.segmentMaxBytes,
-    maxSegmentAgeMs: config.segmentMaxAgeMs,
-    logger: logger.child({ component: 'journal' }),
-  });
-  await journal.open();
-  journalMetrics.watch(config.sourceName, () => journal.status);
+  const store = openObjectStore(config);
+  await registerSource(store, config.sourceName);
+  const pipeline = await startArchivePipeline(config, store, registry, logger);
   const capture = new CaptureService({
     sourceUrl,
     sourceName: config.sourceName,
@@ -53,12 +39,13 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     publicationName: config.publicationName,
     tablesWithoutKey: config.tablesWithoutKey,
     store,
-    sink: journal,
+    sink: pipeline.sink,
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     logger: logger.child({ component: 'capture' }),
   });
   logger.info({ source: config.sourceName, url: redactUrl(sourceUrl) }, 'starting capture');
   await capture.start();
+  await pipeline.afterCaptureStarted();
   registerCaptureMetrics(registry, {
     source: config.sourceName,
     sourceUrl,
@@ -79,7 +66,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
         ok: capture.status.connected,
         detail: `confirmed ${capture.status.confirmedLsn === undefined ? 'nothing yet' : formatLsn(capture.status.confirmedLsn)}`,
       },
-      journal: { ok: journal.status.open, detail: `${journal.status.segmentsWritten} segments written` },
+      journal: pipeline.readiness(),
     }),
   });
   const address = await restore.listen(config.host, config.port);
@@ -97,7 +84,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
       logger.info('shutting down');
       await restore.close();
       await capture.stop();
-      await journal.close();
+      await pipeline.stop();
       await demo?.stop();
       logger.info('stopped');
     })();

@@ -4,6 +4,7 @@ export { CaptureService, type CaptureServiceOptions, type CaptureStatus } from '
 export {
   KAFKA_HEADER_CHUNK,
   KAFKA_HEADER_COMMIT_LSN,
+  KAFKA_HEADER_END_LSN,
   KAFKA_HEADER_XXH64,
 } from './kafka-message-format.js';
 export { KafkaTransactionSink, type KafkaTransactionSinkOptions } from './kafka-transaction-sink.js';

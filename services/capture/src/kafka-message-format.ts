@@ -7,6 +7,7 @@ import { formatLsn, type Lsn, xxh64Hex } from '@tidemark/shared';
  *
  * value:   the record, exactly as `encodeRecord` made it, or one slice of it
  * headers: tidemark-commit-lsn  the record's commit LSN, `X/Y` (on every chunk)
+ *          tidemark-end-lsn     the record's end LSN, `X/Y` (on every chunk): what the slot confirms once acked
  *          tidemark-xxh64       xxh64 of the whole encoded record, 16 hex digits (on every chunk)
  *          tidemark-chunk       `i/n` (1-based), only when the record is split into n > 1 chunks
  *
@@ -15,10 +16,11 @@ import { formatLsn, type Lsn, xxh64Hex } from '@tidemark/shared';
  */
 export const KAFKA_HEADER_COMMIT_LSN = 'tidemark-commit-lsn';
 export const KAFKA_HEADER_XXH64 = 'tidemark-xxh64';
+export const KAFKA_HEADER_END_LSN = 'tidemark-end-lsn';
 export const KAFKA_HEADER_CHUNK = 'tidemark-chunk';
 
 /** What we count for a message besides its value: key, headers and the record framing. */
-const MESSAGE_OVERHEAD_BYTES = 160;
+const MESSAGE_OVERHEAD_BYTES = 200;
 
 export interface OutgoingMessage {
   readonly key: string;
@@ -34,6 +36,7 @@ export function recordMessages(
   commitLsn: Lsn,
   payload: Uint8Array,
   maxChunkBytes: number,
+  endLsn?: Lsn,
 ): OutgoingMessage[] {
   if (!Number.isInteger(maxChunkBytes) || maxChunkBytes < 1) {
     throw new RangeError(`chunk size must be a positive integer, got ${maxChunkBytes}`);
@@ -46,6 +49,7 @@ export function recordMessages(
   for (let i = 0; i < count; i++) {
     const value = count === 1 ? whole : whole.subarray(i * maxChunkBytes, (i + 1) * maxChunkBytes);
     const headers: Record<string, string> = { [KAFKA_HEADER_COMMIT_LSN]: lsn, [KAFKA_HEADER_XXH64]: xxh };
+    if (endLsn !== undefined) headers[KAFKA_HEADER_END_LSN] = formatLsn(endLsn);
     if (count > 1) headers[KAFKA_HEADER_CHUNK] = `${i + 1}/${count}`;
     out.push({
       key: source,

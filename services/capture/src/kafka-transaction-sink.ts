@@ -152,6 +152,7 @@ export class KafkaTransactionSink implements TransactionSink {
         tx.commitLsn,
         encodeRecord(tx),
         this.maxMessageBytes - FRAMING_RESERVE_BYTES,
+        tx.endLsn,
       );
     } catch (err) {
       return Promise.reject(err);

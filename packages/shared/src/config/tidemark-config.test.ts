@@ -33,6 +33,8 @@ describe('loadConfig', () => {
       logLevel: 'info',
       kafkaTopicPrefix: 'tidemark.',
       kafkaGroupId: 'tidemark-journal',
+      kafkaSessionTimeoutMs: 30000,
+      kafkaHeartbeatIntervalMs: 3000,
       s3Region: 'us-east-1',
       s3ForcePathStyle: false,
     });

@@ -33,6 +33,8 @@ export interface TidemarkConfig {
   readonly kafkaBrokers?: readonly string[];
   readonly kafkaTopicPrefix: string;
   readonly kafkaGroupId: string;
+  readonly kafkaSessionTimeoutMs: number;
+  readonly kafkaHeartbeatIntervalMs: number;
   /** set: the journal lives in S3 (credentials from the AWS SDK's standard chain) */
   readonly s3Bucket?: string;
   readonly s3Prefix?: string;

@@ -1,0 +1,29 @@
+import path from 'node:path';
+import { buildRestoreApp } from '@tidemark/restore';
+import { createLogger, initChecksums, type TidemarkConfig, TidemarkError } from '@tidemark/shared';
+import { openObjectStore } from './object-store-factory.js';
+import type { RunningRole } from './running-role.js';
+
+/** `tidemark restore`: the HTTP API over the journal in the object store. */
+export async function runRestoreRole(config: TidemarkConfig): Promise<RunningRole> {
+  if (!config.apiTokens?.length) {
+    throw new TidemarkError(
+      'CONFIG_INVALID',
+      'tidemark restore needs TIDEMARK_API_TOKENS (name:role:token,...): a standalone API never generates its own token',
+    );
+  }
+  const logger = createLogger({ name: 'tidemark-restore', level: config.logLevel });
+  await initChecksums();
+  const store = openObjectStore(config);
+  const app = await buildRestoreApp({
+    store,
+    stateDir: path.join(config.dataDir, 'restores'),
+    maxConcurrentRestores: config.maxConcurrentRestores,
+    tokens: config.apiTokens,
+    logger,
+    readiness: () => ({ store: { ok: true, detail: store.description } }),
+  });
+  const address = await app.listen(config.host, config.port);
+  logger.info({ address, store: store.description }, 'restore API listening');
+  return { stop: () => app.close() };
+}
