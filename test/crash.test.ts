@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
+import type { PostgresCluster } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { type EmbeddedSetup, startEmbeddedSetup } from './support/embedded-setup.js';
 import { assertOracle, runWorkload } from './support/oracle-run.js';
-import { connect, ORACLE_SCHEMA, ORACLE_STEPS } from './support/oracle-workload.js';
-import { sleep, TidemarkProcess } from './support/tidemark-process.js';
+import { ORACLE_SCHEMA, ORACLE_STEPS } from './support/oracle-workload.js';
+import { sleep, type TidemarkProcess } from './support/tidemark-process.js';
 
 /**
  * kill -9 of the embedded process, again and again while the workload runs (between
@@ -14,27 +12,17 @@ import { sleep, TidemarkProcess } from './support/tidemark-process.js';
  * the oracle must still hold — nothing lost, nothing doubled.
  */
 describe.each(['debian15', 'embedded18'] as const)('crash safety of the embedded process on %s', (flavor) => {
+  let setup: EmbeddedSetup;
   let cluster: PostgresCluster;
-  let dataDir: string;
   let tm: TidemarkProcess;
 
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor });
-    const admin = await connect(cluster.url('postgres'));
-    await admin.query('CREATE DATABASE source');
-    await admin.end();
-    const source = await connect(cluster.url('source'));
-    await source.query(ORACLE_SCHEMA);
-    await source.end();
-    dataDir = await mkdtemp(path.join(tmpdir(), 'tidemark-crash-'));
-    tm = new TidemarkProcess({ sourceUrl: cluster.url('source'), dataDir });
-    await tm.start();
+    setup = await startEmbeddedSetup(flavor, ORACLE_SCHEMA);
+    ({ cluster, tm } = setup);
   });
 
   afterAll(async () => {
-    await tm?.stop();
-    await cluster?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await setup?.teardown();
   });
 
   it('loses and doubles nothing across repeated kill -9', async () => {

@@ -1,34 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
+import type { PostgresCluster } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedSetup, startEmbeddedSetup } from './support/embedded-setup.js';
 import { assertOracle, restoreAndWait, runWorkload, waitUntilRestorable } from './support/oracle-run.js';
 import { connect, fingerprint, ORACLE_SCHEMA, ORACLE_STEPS, serverNow } from './support/oracle-workload.js';
-import { TidemarkProcess } from './support/tidemark-process.js';
+import type { TidemarkProcess } from './support/tidemark-process.js';
 
 describe.each(['debian15', 'embedded18'] as const)('point-in-time oracle on %s', (flavor) => {
+  let setup: EmbeddedSetup;
   let cluster: PostgresCluster;
-  let dataDir: string;
   let tm: TidemarkProcess;
 
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor });
-    const admin = await connect(cluster.url('postgres'));
-    await admin.query('CREATE DATABASE source');
-    await admin.end();
-    const source = await connect(cluster.url('source'));
-    await source.query(ORACLE_SCHEMA);
-    await source.end();
-    dataDir = await mkdtemp(path.join(tmpdir(), 'tidemark-oracle-'));
-    tm = new TidemarkProcess({ sourceUrl: cluster.url('source'), dataDir });
-    await tm.start();
+    setup = await startEmbeddedSetup(flavor, ORACLE_SCHEMA);
+    ({ cluster, tm } = setup);
   });
 
   afterAll(async () => {
-    await tm?.stop();
-    await cluster?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await setup?.teardown();
   });
 
   it('restores to every recorded instant with identical contents', async () => {

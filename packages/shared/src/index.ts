@@ -25,6 +25,7 @@ export {
 export * from './core/snapshot-manifest.js';
 export * from './core/time.js';
 export * from './core/transaction-sink.js';
+export * from './kafka/kafka-log.js';
 export * from './log/logger.js';
 export * from './log/redact-url.js';
 export * from './store/local-object-store.js';

@@ -2,6 +2,7 @@ import {
   encodeRecord,
   formatLsn,
   initChecksums,
+  kafkaLogCreator,
   type Lsn,
   TidemarkError,
   type TransactionRecord,
@@ -17,7 +18,6 @@ import {
   type Producer,
 } from 'kafkajs';
 import { type CaptureLogger, silentLogger } from './capture-logger.js';
-import { kafkaLogCreator } from './kafka-log.js';
 import { type OutgoingMessage, recordMessages } from './kafka-message-format.js';
 import { readLastRecordLsn } from './kafka-tail-reader.js';
 

@@ -2,6 +2,7 @@ import {
   decodeRecord,
   formatLsn,
   initChecksums,
+  kafkaLogCreator,
   type Lsn,
   TidemarkError,
   type TransactionRecord,
@@ -11,7 +12,6 @@ import { type Batch, type Consumer, Kafka, type KafkaConfig, logLevel } from 'ka
 import { type AssembledRecord, ChunkReassembler } from './chunk-reassembler.js';
 import type { Journal } from './journal.js';
 import { type JournalLogger, silentLogger } from './journal-logger.js';
-import { kafkaLogCreator } from './kafka-log.js';
 import { type MessagePlace, parseIncomingMessage, verifyRecordPayload } from './kafka-record-message.js';
 import { PartitionProgress, type ProgressEntry } from './partition-progress.js';
 import { SourcePartitionAssigner } from './source-partition-assigner.js';

@@ -1,12 +1,16 @@
 import { type logCreator, logLevel } from 'kafkajs';
-import type { CaptureLogger } from './capture-logger.js';
+/** the two levels kafkajs lines are routed to */
+export interface KafkaLogTarget {
+  warn(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
 
 /**
  * Routes kafkajs' own log lines to our logger. kafkajs reports transient conditions (a
  * retried request, a rebalance) at ERROR, so they are warnings here (rebalances: debug); its
  * INFO is our debug.
  */
-export function kafkaLogCreator(logger: CaptureLogger): logCreator {
+export function kafkaLogCreator(logger: KafkaLogTarget): logCreator {
   return () =>
     ({ namespace, level, log }) => {
       const { message, timestamp: _t, logger: _l, ...rest } = log;
