@@ -90,5 +90,21 @@ describe('distributed topology under faults', () => {
       ).toBe(true);
     }
     await assertOracle(topo.restore, 'main', checkpoints, (db) => topo.cluster.url(db), 'dist');
+    const captureMetrics = await (await fetch(`${topo.capture.baseUrl}/metrics`)).text();
+    const journalMetrics = await (await fetch(`${topo.journal.baseUrl}/metrics`)).text();
+    for (const name of [
+      'tidemark_capture_produce_seconds_count',
+      'tidemark_capture_lag_bytes',
+      'tidemark_slot_retained_wal_bytes',
+    ]) {
+      expect(captureMetrics).toMatch(new RegExp(`^${name}\\{source="main"\\} \\d`, 'm'));
+    }
+    for (const name of [
+      'tidemark_journal_consumer_lag_messages',
+      'tidemark_archive_rpo_seconds',
+      'tidemark_journal_upload_seconds_count',
+    ]) {
+      expect(journalMetrics).toMatch(new RegExp(`^${name}\\{source="main"\\} \\d`, 'm'));
+    }
   });
 });

@@ -48,5 +48,17 @@ describe('quick start (no configuration)', () => {
     const { rows } = await restored.query<{ n: string }>('SELECT count(*)::text AS n FROM orders');
     await restored.end();
     expect(rows[0]!.n).toBe('1000');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    for (const name of [
+      'tidemark_archive_rpo_seconds',
+      'tidemark_capture_lag_bytes',
+      'tidemark_capture_lag_seconds',
+      'tidemark_slot_retained_wal_bytes',
+      'tidemark_capture_produce_seconds_count',
+      'tidemark_journal_segment_bytes_count',
+      'tidemark_journal_upload_seconds_count',
+    ]) {
+      expect(metrics).toMatch(new RegExp(`^${name}\\{source="main"\\} \\d`, 'm'));
+    }
   });
 });

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { openObjectStore } from './object-store-factory.js';
 import { registerCaptureMetrics } from './ops/capture-metrics.js';
 import { startOpsServer } from './ops/ops-server.js';
+import { timedSink } from './ops/timed-sink.js';
 import type { RunningRole } from './running-role.js';
 import { registerSource } from './source-registry.js';
 
@@ -31,6 +32,8 @@ export async function runCaptureRole(config: TidemarkConfig): Promise<RunningRol
     topicPrefix: config.kafkaTopicPrefix,
     logger: logger.child({ component: 'kafka' }),
   });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const capture = new CaptureService({
     sourceUrl,
     sourceName: config.sourceName,
@@ -38,14 +41,12 @@ export async function runCaptureRole(config: TidemarkConfig): Promise<RunningRol
     publicationName: config.publicationName,
     tablesWithoutKey: config.tablesWithoutKey,
     store,
-    sink,
+    sink: timedSink(sink, registry, config.sourceName),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     logger,
   });
   logger.info({ source: config.sourceName, url: redactUrl(sourceUrl), brokers }, 'starting capture');
   await capture.start();
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   registerCaptureMetrics(registry, {
     source: config.sourceName,
     sourceUrl,

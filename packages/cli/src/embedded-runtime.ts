@@ -8,6 +8,7 @@ import { startArchivePipeline } from './archive-pipeline.js';
 import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
 import { openObjectStore } from './object-store-factory.js';
 import { registerCaptureMetrics } from './ops/capture-metrics.js';
+import { timedSink } from './ops/timed-sink.js';
 import { registerSource } from './source-registry.js';
 import { printBanner } from './startup-banner.js';
 
@@ -39,7 +40,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     publicationName: config.publicationName,
     tablesWithoutKey: config.tablesWithoutKey,
     store,
-    sink: pipeline.sink,
+    sink: timedSink(pipeline.sink, registry, config.sourceName),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     logger: logger.child({ component: 'capture' }),
   });

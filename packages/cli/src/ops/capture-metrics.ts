@@ -11,17 +11,33 @@ export function registerCaptureMetrics(
   opts: { source: string; sourceUrl: string; slotName: string; status: () => CaptureStatus },
 ): void {
   const labels = { source: opts.source };
-  const lagBytes = new Gauge({
+  // both slot gauges share one query per scrape (prom-client collects metrics concurrently)
+  let pending: { at: number; slot: Promise<{ lag: number; retained: number } | undefined> } | undefined;
+  const slotNow = () => {
+    if (!pending || Date.now() - pending.at > 500) {
+      pending = { at: Date.now(), slot: readSlot(opts.sourceUrl, opts.slotName).catch(() => undefined) };
+    }
+    return pending.slot;
+  };
+  new Gauge({
     name: 'tidemark_capture_lag_bytes',
     help: 'WAL bytes between the server insert position and the LSN confirmed durable downstream',
     labelNames: ['source'],
     registers: [registry],
+    async collect() {
+      const slot = await slotNow();
+      if (slot) this.set(labels, slot.lag);
+    },
   });
-  const retained = new Gauge({
+  new Gauge({
     name: 'tidemark_slot_retained_wal_bytes',
     help: 'WAL the replication slot keeps on the source',
     labelNames: ['source'],
     registers: [registry],
+    async collect() {
+      const slot = await slotNow();
+      if (slot) this.set(labels, slot.retained);
+    },
   });
   new Gauge({
     name: 'tidemark_capture_lag_seconds',
@@ -47,16 +63,8 @@ export function registerCaptureMetrics(
     help: '1 while a replication session streams',
     labelNames: ['source'],
     registers: [registry],
-    async collect() {
+    collect() {
       this.set(labels, opts.status().connected ? 1 : 0);
-      await readSlot(opts.sourceUrl, opts.slotName).then(
-        (slot) => {
-          if (!slot) return;
-          lagBytes.set(labels, slot.lag);
-          retained.set(labels, slot.retained);
-        },
-        () => {},
-      );
     },
   });
 }
