@@ -2,24 +2,53 @@
 import { parseArgs } from 'node:util';
 import { isTidemarkError, loadConfig } from '@tidemark/shared';
 import { runCaptureRole } from './capture-role.js';
+import { ClientError, resolveClientSettings } from './client/api-client.js';
+import { runRestoresCommand, runSourcesCommand } from './client/list-commands.js';
+import { runRestoreCommand } from './client/restore-command.js';
 import { runEmbedded } from './embedded-runtime.js';
 import { runJournalRole } from './journal-role.js';
 import { runRestoreRole } from './restore-role.js';
 import type { RunningRole } from './running-role.js';
 
-const USAGE = `usage: tidemark <command>
+const USAGE = `usage: tidemark <command> [options]
 
-commands:
+client commands (talk to the API: --api URL or TIDEMARK_API_URL, default http://127.0.0.1:8080;
+--token or TIDEMARK_API_TOKEN, default the token \`tidemark up\` keeps in .tidemark/admin-token):
+  sources [--json]                      sources and their restorable window
+  restores [--json]                     restores and their state
+  restore --source NAME --into URL      restore, with a live progress line and a summary, to one of
+          --to "2026-11-23 10:41:07.123456+00" | --lsn X/Y | --xid N [--exclusive]
+          | --restore-point NAME | --latest
+          [--tables schema.table,...] [--schema NAME] [--detach]
+
+service commands:
   up        capture, journal and restore API in one process (embedded mode by default;
             through Kafka and S3 when TIDEMARK_KAFKA_BROKERS / TIDEMARK_S3_BUCKET are set)
   capture   the capture service: replication slot → Kafka (and the base snapshot → store)
   journal   the journal service: Kafka → segments in the object store
-  restore   the restore API over the object store
+  restore   the restore API over the object store (without client options)
   help      show this help
 
 Configuration comes from TIDEMARK_* environment variables; see the README.`;
 
-export const COMMANDS = ['up', 'capture', 'journal', 'restore', 'help'] as const;
+export const COMMANDS = ['up', 'capture', 'journal', 'restore', 'sources', 'restores', 'help'] as const;
+
+const CLIENT_OPTIONS = {
+  api: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean' },
+  source: { type: 'string' },
+  to: { type: 'string' },
+  lsn: { type: 'string' },
+  xid: { type: 'string' },
+  exclusive: { type: 'boolean' },
+  'restore-point': { type: 'string' },
+  latest: { type: 'boolean' },
+  tables: { type: 'string' },
+  into: { type: 'string' },
+  schema: { type: 'string' },
+  detach: { type: 'boolean' },
+} as const;
 
 async function runUntilSignal(start: () => Promise<RunningRole>): Promise<number> {
   const role = await start();
@@ -38,9 +67,21 @@ async function runUntilSignal(start: () => Promise<RunningRole>): Promise<number
   return 0;
 }
 
+type ParsedValues = ReturnType<
+  typeof parseArgs<{ options: typeof CLIENT_OPTIONS; allowPositionals: true }>
+>['values'];
+
 async function main(argv: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
+  let parsed: { positionals: string[]; values: ParsedValues };
+  try {
+    parsed = parseArgs({ args: argv, options: CLIENT_OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`tidemark: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
   const command = positionals[0] ?? 'help';
+  const client = () => resolveClientSettings(values);
   switch (command) {
     case 'up':
       return runUntilSignal(() => runEmbedded(loadConfig(process.env)));
@@ -49,7 +90,23 @@ async function main(argv: string[]): Promise<number> {
     case 'journal':
       return runUntilSignal(() => runJournalRole(loadConfig(process.env)));
     case 'restore':
+      // with a target or a destination it is the client; bare, it is the service
+      if (
+        values.source ||
+        values.into ||
+        values.to ||
+        values.lsn ||
+        values.xid ||
+        values['restore-point'] ||
+        values.latest
+      ) {
+        return runRestoreCommand(await client(), values);
+      }
       return runUntilSignal(() => runRestoreRole(loadConfig(process.env)));
+    case 'sources':
+      return runSourcesCommand(await client(), values.json === true);
+    case 'restores':
+      return runRestoresCommand(await client(), values.json === true);
     case 'help':
     case '--help':
     case '-h':
@@ -64,7 +121,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (isTidemarkError(err)) {
+    if (err instanceof ClientError) {
+      process.stderr.write(`tidemark: ${err.message}\n`);
+    } else if (isTidemarkError(err)) {
       process.stderr.write(`tidemark: ${err.message} [${err.code}]\n`);
     } else {
       process.stderr.write(`tidemark: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
