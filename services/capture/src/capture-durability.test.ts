@@ -67,6 +67,64 @@ describe.concurrent.each(FLAVORS)('capture durability on %s', (flavor) => {
     }
   });
 
+  it('coalesces confirmations: writes resolved together send one status update, never past a hole', async () => {
+    const url = await createDatabase(cluster);
+    await sql(url, 'create table t (id int primary key)');
+    await sql(
+      url,
+      `create procedure many(n int) language plpgsql as $$
+       begin for i in 1..n loop insert into t values (i); commit; end loop; end $$`,
+    );
+    const n = 300;
+    const sink = new MemorySink('manual');
+    const h = await startCapture(url, { sink });
+    const slot = `tm_${new URL(url).pathname.slice(1)}`;
+    try {
+      const start = await slotConfirmedLsn(url, slot);
+      await sql(url, `call many(${n})`);
+      await waitFor(`${n} writes`, () => sink.pending.length === n);
+      const writes = [...sink.pending];
+      const half = writes.slice(0, n / 2);
+      const [hole, ...behind] = writes.slice(n / 2);
+      const updates = () => h.capture.status.statusUpdates;
+      const before = updates();
+      expect(await slotConfirmedLsn(url, slot)).toBe(start);
+
+      // the first half durable at once, in order (as a durable segment resolves them): one update
+      for (const w of half) w.resolve();
+      await waitFor(
+        'confirm of the first half',
+        async () => (await slotConfirmedLsn(url, slot)) === half.at(-1)!.tx.endLsn,
+      );
+      expect(h.capture.status.confirmedLsn).toBe(half.at(-1)!.tx.endLsn);
+      // one confirmation (a keepalive reply may add one), where one per transaction would be n / 2
+      expect(updates() - before).toBeGreaterThanOrEqual(1);
+      expect(updates() - before).toBeLessThanOrEqual(2);
+      const afterHalf = updates();
+
+      // everything behind a pending write durable: nothing more may be confirmed
+      for (const w of behind) w.resolve();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await slotConfirmedLsn(url, slot)).toBe(half.at(-1)!.tx.endLsn);
+      expect(h.capture.status.confirmedLsn).toBe(half.at(-1)!.tx.endLsn);
+
+      // the hole closes: the rest goes in one update carrying the newest end LSN
+      hole!.resolve();
+      const last = behind.at(-1)!;
+      await waitFor(
+        'confirm of the last',
+        async () => (await slotConfirmedLsn(url, slot)) === last.tx.endLsn,
+      );
+      expect(h.capture.status.confirmedLsn).toBe(last.tx.endLsn);
+      expect(h.capture.status.pendingWrites).toBe(0);
+      expect(updates() - afterHalf).toBeGreaterThanOrEqual(1);
+      expect(updates() - afterHalf).toBeLessThanOrEqual(2);
+    } finally {
+      for (const w of sink.pending) w.resolve();
+      await h.capture.stop();
+    }
+  });
+
   it('stop waits for writes in flight and confirms them; a restart resumes without loss', async () => {
     const url = await createDatabase(cluster);
     await sql(url, 'create table t (id int primary key)');

@@ -47,6 +47,8 @@ export interface CaptureStatus {
   readonly pendingWrites: number;
   /** replication sessions restarted after a failure */
   readonly restarts: number;
+  /** standby status updates sent to the server (confirmations and keepalive replies), all sessions */
+  readonly statusUpdates: number;
   readonly lastError: string | undefined;
 }
 
@@ -71,6 +73,8 @@ export class CaptureService {
   private restartTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private readonly pending = new Set<Promise<void>>();
+  /** a confirmation is scheduled for the end of this event-loop turn (see scheduleConfirm) */
+  private confirmScheduled: NodeJS.Immediate | undefined;
   private state = {
     connected: false,
     snapshotLsn: undefined as Lsn | undefined,
@@ -78,6 +82,7 @@ export class CaptureService {
     receivedLsn: undefined as Lsn | undefined,
     lastCommitTime: undefined as MicrosSinceEpoch | undefined,
     restarts: 0,
+    statusUpdates: 0,
     lastError: undefined as string | undefined,
   };
 
@@ -132,6 +137,8 @@ export class CaptureService {
     clearTimeout(this.restartTimer);
     await this.heartbeat.stop();
     await Promise.allSettled([...this.pending]);
+    clearImmediate(this.confirmScheduled);
+    this.confirmScheduled = undefined;
     this.confirmDurable();
     await this.stream?.stop();
     this.stream = undefined;
@@ -154,6 +161,9 @@ export class CaptureService {
       confirmedLsn: confirmed,
       onMessage: (msg) => this.onMessage(session, assembler, msg),
       onEnd: (err) => this.restart(session, 'replication stream ended', err),
+      onStatusUpdate: () => {
+        this.state.statusUpdates++;
+      },
     });
     this.stream = stream;
     await stream.start();
@@ -205,14 +215,14 @@ export class CaptureService {
     if (tx.changes.length === 0) {
       // nothing to journal (possible before PG 15, or everything filtered): confirmable in order
       this.queue.push(tx.commitLsn, tx.endLsn, tx.commitTime, true);
-      this.confirmDurable();
+      this.scheduleConfirm();
       return;
     }
     const ticket = this.queue.push(tx.commitLsn, tx.endLsn, tx.commitTime);
     const write = this.write(tx).then(
       () => {
         ticket.durable = true;
-        if (session === this.session) this.confirmDurable();
+        if (session === this.session) this.scheduleConfirm();
       },
       (err: unknown) => this.restart(session, `sink write of ${formatLsn(tx.commitLsn)} failed`, err),
     );
@@ -228,6 +238,25 @@ export class CaptureService {
     }
   }
 
+  /**
+   * Confirms once per event-loop turn, however many writes resolved in it. A durable segment
+   * resolves the writes of all its transactions (tens of thousands) in one burst of promise
+   * callbacks; confirming in each would send one standby status update per transaction. They
+   * only mark their tickets durable and ask for this; the turn's single confirmation then
+   * carries the newest end LSN of the durable prefix, which implies all those before it.
+   * setImmediate runs after the pending promise callbacks and I/O of this turn, so the burst
+   * is complete by then; it adds no timer latency.
+   */
+  private scheduleConfirm(): void {
+    if (this.confirmScheduled !== undefined) return;
+    this.confirmScheduled = setImmediate(() => {
+      this.confirmScheduled = undefined;
+      // a restart meanwhile cleared the queue: only what the current session made durable is taken
+      this.confirmDurable();
+    });
+  }
+
+  /** Confirms the durable prefix of the queue (its newest end LSN), if it grew. */
   private confirmDurable(): void {
     const ticket = this.queue.takeConfirmable();
     if (!ticket) return;

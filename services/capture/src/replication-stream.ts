@@ -23,6 +23,8 @@ export interface ReplicationStreamOptions {
   readonly onMessage: (msg: PgoutputMessage) => void;
   /** the session ended other than through stop(): lost connection, server error, undecodable data */
   readonly onEnd: (err: Error) => void;
+  /** a standby status update carrying `lsn` was sent (a confirmation or a keepalive reply) */
+  readonly onStatusUpdate?: (lsn: Lsn) => void;
 }
 
 type ParseResult =
@@ -122,7 +124,10 @@ export class ReplicationStream {
     });
   }
 
-  /** Tells the server everything up to `lsn` (a commit's end LSN) is durable. Only moves forward. */
+  /**
+   * Tells the server everything up to `lsn` (a commit's end LSN) is durable: one standby status
+   * update per call that moves forward. Callers coalesce (one call per burst of durable writes).
+   */
   confirm(lsn: Lsn): void {
     if (lsn <= this.confirmed) return;
     this.confirmed = lsn;
@@ -142,6 +147,7 @@ export class ReplicationStream {
     if (this.confirmed === 0n || this.stopping || this.ended) return;
     // the library reports `lsn + 1` as written/flushed/applied, so pass one less
     this.service.acknowledge(formatLsn(this.confirmed - 1n)).catch(() => undefined);
+    this.opts.onStatusUpdate?.(this.confirmed);
   }
 
   /** before the session started, the failure belongs to start()'s caller; after, to onEnd */

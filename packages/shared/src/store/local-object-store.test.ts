@@ -129,6 +129,27 @@ describe('LocalObjectStore on disk', () => {
       expect((await stat(root)).isDirectory()).toBe(true);
     }));
 
+  it("creates a directory again when it was removed behind the store's back", () =>
+    withStore(async (store, root) => {
+      await store.put('s/segments/2026/11/23/10/a', new Uint8Array([1]));
+      await store.put('s/segments/2026/11/23/10/b', new Uint8Array([2])); // known directory
+      await rm(path.join(root, 's/segments'), { recursive: true });
+      await store.put('s/segments/2026/11/23/10/c', new Uint8Array([3]));
+      await store.put('s/segments/2026/11/23/11/d', new Uint8Array([4]));
+      const keys: string[] = [];
+      for await (const o of store.list('s/')) keys.push(o.key);
+      expect(keys).toEqual(['s/segments/2026/11/23/10/c', 's/segments/2026/11/23/11/d']);
+    }));
+
+  it('puts many objects into new directories at once', () =>
+    withStore(async (store) => {
+      const keys = Array.from({ length: 30 }, (_, i) => `p/${i % 3}/${i % 5}/k${String(i).padStart(2, '0')}`);
+      await Promise.all(keys.map((k, i) => store.put(k, new Uint8Array([i]))));
+      for (const [i, k] of keys.entries()) expect([...(await store.get(k))]).toEqual([i]);
+      const err = await store.put('p/0/0/k00/x', new Uint8Array(0)).catch((e: unknown) => e);
+      expect(isTidemarkError(err, 'CONFLICT')).toBe(true);
+    }));
+
   it('keeps puts working while deletes remove the directories they need', () =>
     withStore(async (store) => {
       const rounds = Array.from({ length: 40 }, async (_, i) => {

@@ -31,6 +31,15 @@ export class LocalObjectStore implements ObjectStore {
   private readonly root: string;
   private readonly tmp: string;
   private prepared: Promise<void> | undefined;
+  /**
+   * Directories (below the root) known to exist with their entries durable: created or found
+   * by this store and fsynced in their parent. A put into one of them skips all of that.
+   * Entries are dropped when a delete removes the directory, and the whole set when a
+   * rename finds a directory missing (removed by someone else).
+   */
+  private readonly durableDirs = new Set<string>();
+  /** directory creation, one at a time (see ensureDir) */
+  private creatingDirs: Promise<void> = Promise.resolve();
 
   constructor(rootDir: string) {
     this.root = path.resolve(rootDir);
@@ -40,16 +49,24 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, body: ObjectBody, options: PutOptions = {}): Promise<void> {
     const file = this.pathOf(key);
+    const ifNoneMatch = options.ifNoneMatch === true;
     await this.prepare();
     const temp = path.join(this.tmp, `${randomUUID()}.tmp`);
+    // A body in memory cannot fail midway, so its directory is made while it is written (a
+    // new partition's put then costs no more than any other). A streamed body may fail, and a
+    // failed put should leave no directory behind: its directory is made after it is written.
+    const dirReady = body instanceof Uint8Array ? this.ensureDir(path.dirname(file)) : undefined;
+    dirReady?.catch(() => {}); // awaited in place(); a failing write must not leave it unhandled
+    let renamed = false;
     try {
       await this.fs('write', key, () => writeFileDurably(temp, body));
-      await this.fs('put', key, () => this.place(key, temp, file, options.ifNoneMatch === true));
+      await this.fs('put', key, () => this.place(key, temp, file, ifNoneMatch, dirReady));
+      renamed = !ifNoneMatch;
       // ENOENT: a concurrent delete of this key already removed it and its directory
       await this.fs('put', key, () => fsyncDir(path.dirname(file)).catch(ignoreAbsent));
     } finally {
-      // after a rename the temp file is gone, after a link it is a second name: drop it either way
-      await unlink(temp).catch(() => {});
+      // after a link the temp file is a second name, after a failure it may be the only one
+      if (!renamed) await unlink(temp).catch(() => {});
     }
   }
 
@@ -110,6 +127,7 @@ export class LocalObjectStore implements ObjectStore {
     // empty directories are not objects: remove them up to the root, stopping at the first non-empty one
     for (let dir = path.dirname(file); dir !== this.root; dir = path.dirname(dir)) {
       try {
+        this.durableDirs.delete(dir); // before: a put must not trust it while it goes
         await rmdir(dir);
       } catch {
         break;
@@ -117,15 +135,23 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  private async place(key: string, temp: string, file: string, ifNoneMatch: boolean): Promise<void> {
+  private async place(
+    key: string,
+    temp: string,
+    file: string,
+    ifNoneMatch: boolean,
+    dirReady: Promise<void> | undefined,
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await mkdirsDurably(this.root, path.dirname(file));
+        await (attempt === 1 && dirReady ? dirReady : this.ensureDir(path.dirname(file)));
         if (ifNoneMatch) await link(temp, file);
         else await rename(temp, file);
         return;
       } catch (err) {
         const code = errnoCode(err);
+        // a directory we took to exist was removed (by a delete here or elsewhere): create it again
+        if (code === 'ENOENT') this.durableDirs.clear();
         if (code === 'ENOENT' && attempt < PLACE_ATTEMPTS) continue;
         if (code === 'ENOTDIR') throw this.conflict(key, 'a prefix of it is an object');
         if (code === 'EISDIR') throw this.conflict(key, 'it is a prefix of other objects');
@@ -142,6 +168,23 @@ export class LocalObjectStore implements ObjectStore {
         throw err;
       }
     }
+  }
+
+  /**
+   * Makes sure `dir` exists and its entry, and those of its ancestors, are durable. A known
+   * directory costs nothing; otherwise one recursive mkdir plus one concurrent fsync per
+   * parent of a directory not yet known (usually just the new hour partition's). Creations
+   * run one at a time, so a put never proceeds into a directory whose entry another put of
+   * this store created but has not fsynced yet (they are rare: a new partition or snapshot).
+   */
+  private ensureDir(dir: string): Promise<void> {
+    if (dir === this.root || this.durableDirs.has(dir)) return Promise.resolve();
+    const created = this.creatingDirs.then(async () => {
+      const durable = await mkdirsDurably(this.root, dir, (d) => this.durableDirs.has(d));
+      for (const d of durable) this.durableDirs.add(d);
+    });
+    this.creatingDirs = created.catch(() => {});
+    return created;
   }
 
   private async *readChunks(key: string, file: string): AsyncGenerator<Uint8Array> {
