@@ -8,23 +8,46 @@ export * from './core/errors.js';
 export * from './core/lsn.js';
 export * from './core/object-layout.js';
 export * from './core/record-codec.js';
-export * from './core/segment-encoder.js';
+export { DEFAULT_BLOCK_BYTES } from './core/segment-blocks.js';
 export {
+  type EncodedSegment,
+  type EncodeSegmentInput,
+  encodeSegment,
+  type SegmentCompression,
+  type SegmentDataKey,
+  type SegmentRecordInput,
+  type SegmentSealing,
+} from './core/segment-encoder.js';
+export {
+  isValidKeyId,
+  SEGMENT_FLAG_COMPRESSED,
+  SEGMENT_FLAG_ENCRYPTED,
   SEGMENT_FOOTER_LENGTH,
   SEGMENT_VERSION,
+  type SegmentEncryptionHeader,
   type SegmentHeader,
   type SegmentIndexEntry,
 } from './core/segment-format.js';
-export * from './core/segment-reader.js';
+export * from './core/segment-keys.js';
+export {
+  findFirstRecordAfterTime,
+  type ReadSegment,
+  type ReadSegmentOptions,
+  readSegment,
+  type SegmentRecordView,
+} from './core/segment-reader.js';
 export {
   type SegmentProblem,
   type SegmentProblemKind,
+  type SegmentSealingReport,
   type SegmentVerification,
+  type VerifySegmentOptions,
   verifySegment,
 } from './core/segment-verifier.js';
 export * from './core/snapshot-manifest.js';
 export * from './core/time.js';
 export * from './core/transaction-sink.js';
+export * from './crypto/local-key-provider.js';
 export * from './kafka/kafka-log.js';
 export * from './log/logger.js';
 export * from './log/redact-url.js';

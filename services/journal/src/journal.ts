@@ -1,11 +1,13 @@
 import {
   encodeRecord,
-  encodeSegment,
   formatLsn,
   initChecksums,
   isTidemarkError,
+  type KeyProvider,
   type Lsn,
   type ObjectStore,
+  type SegmentCompression,
+  sealSegment,
   segmentKey,
   sourceRegistryKey,
   TidemarkError,
@@ -33,13 +35,23 @@ export interface JournalOptions {
   /** seal the open segment this long after its first record: the archive RPO */
   readonly maxSegmentAgeMs: number;
   readonly logger?: JournalLogger;
+  /** how segments store their records (default zstd: blocks of records compressed) */
+  readonly compression?: SegmentCompression;
+  /**
+   * set: every new segment is encrypted (AES-256-GCM) with a fresh data key wrapped by
+   * `provider`'s newest master key; orphans found on start are decrypted with it too
+   */
+  readonly encryption?: { readonly provider: KeyProvider };
   /** called after each segment becomes durable (metrics, replication hooks) */
   readonly onDurable?: (info: DurableSegmentInfo) => void;
 }
 
 export interface DurableSegmentInfo {
   readonly key: string;
+  /** stored size of the segment */
   readonly bytes: number;
+  /** size of its record frames before compression */
+  readonly recordBytes: number;
   readonly records: number;
   readonly firstLsn: Lsn;
   readonly lastLsn: Lsn;
@@ -93,7 +105,13 @@ export class Journal implements TransactionSink {
       this.logger.info({ source }, 'journal has no base snapshot yet; waiting for capture to take one');
       return;
     }
-    const { head, adopted } = await resolveOrphans(store, source, start, this.logger);
+    const { head, adopted } = await resolveOrphans(
+      store,
+      source,
+      start,
+      this.logger,
+      this.options.encryption?.provider,
+    );
     const last = adopted.at(-1);
     if (last && head.segmentKey)
       await writeTip(store, tipDocument(source, head, { key: head.segmentKey, firstLsn: last.firstLsn }));
@@ -201,12 +219,13 @@ export class Journal implements TransactionSink {
       }
       const first = records[0]!;
       const last = records.at(-1)!;
-      const encoded = encodeSegment({
-        source,
-        prevSha256: head.sha256,
-        createdAt: new Date().toISOString(),
-        records,
-      });
+      const encoded = await sealSegment(
+        { source, prevSha256: head.sha256, createdAt: new Date().toISOString(), records },
+        {
+          compression: this.options.compression ?? 'zstd',
+          ...(this.options.encryption ? { keys: this.options.encryption.provider } : {}),
+        },
+      );
       // biome-ignore lint/complexity/useMathMinMax: bigint, which Math.max does not take
       const partition = first.commitTime > head.partitionMicros ? first.commitTime : head.partitionMicros;
       const key = segmentKey(source, partition, first.commitLsn, last.commitLsn);
@@ -233,6 +252,7 @@ export class Journal implements TransactionSink {
       this.options.onDurable?.({
         key,
         bytes: encoded.bytes.byteLength,
+        recordBytes: encoded.recordBytes,
         records: records.length,
         firstLsn: first.commitLsn,
         lastLsn: last.commitLsn,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidSourceName } from '../core/object-layout.js';
+import { parseMasterKeys } from '../crypto/master-keys.js';
 
 /**
  * Every setting Tidemark reads from the environment, as data: `loadConfig` validates
@@ -9,6 +10,7 @@ import { isValidSourceName } from '../core/object-layout.js';
 export type ApiRole = 'restore' | 'audit' | 'admin';
 export type TablesWithoutKey = 'refuse' | 'replica-identity-full' | 'exclude';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+export type SegmentCompressionSetting = 'zstd' | 'none';
 
 export interface ApiToken {
   readonly name: string;
@@ -68,6 +70,13 @@ export const SETTING_SCHEMAS = {
   tablesWithoutKey: z.enum(['refuse', 'replica-identity-full', 'exclude']),
   segmentMaxBytes: wholeNumber(64 * 1024, 1024 * MiB),
   segmentMaxAgeMs: wholeNumber(1, 3_600_000),
+  segmentCompression: z.enum(['zstd', 'none']),
+  masterKeyFile: z.string().min(1),
+  // validated here, kept as text: the key provider parses it again (keys are not config values to pass around)
+  masterKey: z.string().superRefine((s, ctx) => {
+    const parsed = parseMasterKeys(s);
+    if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+  }),
   heartbeatIntervalMs: wholeNumber(0, 3_600_000),
   maxConcurrentRestores: wholeNumber(1, 64),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -172,6 +181,29 @@ export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: Config
     description: 'segment rotation age: the archive RPO',
     default: '1000',
     expected: 'a whole number of milliseconds from 1 to 3600000',
+  },
+  {
+    env: 'TIDEMARK_SEGMENT_COMPRESSION',
+    field: 'segmentCompression',
+    description: 'compression of segment records (zstd in blocks of 256 KiB; none writes plain segments)',
+    default: 'zstd',
+    expected: 'zstd or none',
+  },
+  {
+    env: 'TIDEMARK_MASTER_KEY_FILE',
+    field: 'masterKeyFile',
+    description:
+      'file with the master key(s) that encrypt segments (AES-256-GCM, a data key per segment): lines of `id:<base64 of 32 bytes>`, the last one newest; add a line to rotate. Unset (and no TIDEMARK_MASTER_KEY): segments are not encrypted',
+    default: null,
+    expected: 'a file path',
+  },
+  {
+    env: 'TIDEMARK_MASTER_KEY',
+    field: 'masterKey',
+    description: 'the master key(s) inline instead of a file, `id:<base64>,...` (the last one newest)',
+    default: null,
+    expected: 'comma-separated id:<base64 of 32 bytes> entries (or one bare base64 key)',
+    secret: true,
   },
   {
     env: 'TIDEMARK_HEARTBEAT_INTERVAL_MS',

@@ -15,6 +15,8 @@ function configError(env: Record<string, string>): TidemarkError {
 }
 
 const TOKEN = 'abcdefghijklmnop';
+const MASTER_KEY_BYTES = Buffer.alloc(32, 7).toString('base64');
+const MASTER_KEY = `k1:${MASTER_KEY_BYTES}`;
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
@@ -28,6 +30,7 @@ describe('loadConfig', () => {
       tablesWithoutKey: 'refuse',
       segmentMaxBytes: 16 * 1024 * 1024,
       segmentMaxAgeMs: 1000,
+      segmentCompression: 'zstd',
       heartbeatIntervalMs: 1000,
       maxConcurrentRestores: 2,
       logLevel: 'info',
@@ -154,6 +157,25 @@ describe('loadConfig', () => {
     expect(err.message).toContain('token ops is shorter than 16 characters');
   });
 
+  it('reads segment compression and master keys, never quoting a key', () => {
+    expect(loadConfig({ TIDEMARK_SEGMENT_COMPRESSION: 'none' }).segmentCompression).toBe('none');
+    expect(loadConfig({ TIDEMARK_MASTER_KEY_FILE: '/run/secrets/tidemark' }).masterKeyFile).toBe(
+      '/run/secrets/tidemark',
+    );
+    expect(loadConfig({ TIDEMARK_MASTER_KEY: MASTER_KEY }).masterKey).toBe(MASTER_KEY);
+    const err = configError({
+      TIDEMARK_SEGMENT_COMPRESSION: 'gzip',
+      TIDEMARK_MASTER_KEY: `k1:${MASTER_KEY_BYTES.slice(0, 40)}`,
+    });
+    expect(err.details.variables).toEqual(['TIDEMARK_SEGMENT_COMPRESSION', 'TIDEMARK_MASTER_KEY']);
+    expect(err.message).toContain('TIDEMARK_SEGMENT_COMPRESSION: expected zstd or none (got "gzip")');
+    expect(err.message).toContain('entry 1 is not the base64 of 32 bytes');
+    expect(err.message).not.toContain(MASTER_KEY_BYTES.slice(0, 40));
+    const both = configError({ TIDEMARK_MASTER_KEY: MASTER_KEY, TIDEMARK_MASTER_KEY_FILE: '/k' });
+    expect(both.message).toContain('not both');
+    expect(both.message).not.toContain(MASTER_KEY_BYTES);
+  });
+
   it('rejects a derived slot name that is too long', () => {
     const err = configError({ TIDEMARK_SOURCE_NAME: 'x'.repeat(60) });
     expect(err.details.variables).toEqual(['TIDEMARK_SLOT_NAME', 'TIDEMARK_PUBLICATION_NAME']);
@@ -186,14 +208,19 @@ describe('API tokens', () => {
 describe('CONFIG_SETTINGS', () => {
   it('documents every field of the config, with unique variables', () => {
     const fields = CONFIG_SETTINGS.map((s) => s.field).sort((a, b) => a.localeCompare(b));
-    const config = loadConfig({
+    const env = {
       TIDEMARK_SOURCE_URL: 'postgres://h/db',
       TIDEMARK_API_TOKENS: `a:admin:${TOKEN}`,
       TIDEMARK_KAFKA_BROKERS: 'k:9092',
       TIDEMARK_S3_BUCKET: 'bucket',
       TIDEMARK_S3_PREFIX: 'p',
       TIDEMARK_S3_ENDPOINT: 'http://s3:9000',
-    });
+    };
+    // the two ways of giving master keys exclude each other
+    const config = {
+      ...loadConfig({ ...env, TIDEMARK_MASTER_KEY_FILE: '/etc/tidemark/master.keys' }),
+      ...loadConfig({ ...env, TIDEMARK_MASTER_KEY: MASTER_KEY }),
+    };
     expect(fields).toEqual(Object.keys(config).sort((a, b) => a.localeCompare(b)));
     expect(new Set(CONFIG_SETTINGS.map((s) => s.env)).size).toBe(CONFIG_SETTINGS.length);
     for (const s of CONFIG_SETTINGS) expect(s.env).toMatch(/^TIDEMARK_[A-Z0-9_]+$/);

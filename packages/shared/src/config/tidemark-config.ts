@@ -6,6 +6,7 @@ import {
   type ConfigField,
   type LogLevel,
   SETTING_SCHEMAS,
+  type SegmentCompressionSetting,
   type TablesWithoutKey,
 } from './config-settings.js';
 
@@ -25,6 +26,12 @@ export interface TidemarkConfig {
   readonly tablesWithoutKey: TablesWithoutKey;
   readonly segmentMaxBytes: number;
   readonly segmentMaxAgeMs: number;
+  /** how segments store their records; default zstd */
+  readonly segmentCompression: SegmentCompressionSetting;
+  /** set: segments are encrypted with keys from this file (loadKeyProvider) */
+  readonly masterKeyFile?: string;
+  /** set: segments are encrypted with these keys; never log it */
+  readonly masterKey?: string;
   /** 0 disables heartbeats */
   readonly heartbeatIntervalMs: number;
   readonly maxConcurrentRestores: number;
@@ -82,6 +89,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TidemarkConfig
       );
     }
     values[setting.field] = derived;
+  }
+
+  if (values.masterKey !== undefined && values.masterKeyFile !== undefined) {
+    errors.push('TIDEMARK_MASTER_KEY: set TIDEMARK_MASTER_KEY_FILE or TIDEMARK_MASTER_KEY, not both');
   }
 
   if (errors.length > 0) {

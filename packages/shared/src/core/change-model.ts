@@ -91,5 +91,11 @@ export const MESSAGE_PREFIX = {
   ddl: 'tidemark.ddl',
 } as const;
 
+/**
+ * What a named restore point may be called: its name is the UTF-8 content of a
+ * `tidemark.restore_point` message, and travels in URLs and JSON unescaped.
+ */
+export const RESTORE_POINT_NAME_PATTERN = /^[A-Za-z0-9._:-]{1,63}$/;
+
 /** PostgreSQL's epoch (2000-01-01) in µs since the Unix epoch: pgoutput timestamps count from it. */
 export const PG_EPOCH_MICROS: MicrosSinceEpoch = 946_684_800_000_000n;

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 // biome-ignore lint/correctness/noUnresolvedImports: the default export is typed in a `declare module` block Biome does not read
 import xxhash from 'xxhash-wasm';
+import { initCompression } from './compression.js';
 
 /**
  * Checksums: xxh64 for fast corruption checks, SHA-256 where forgery matters (the hash
  * chain). xxhash-wasm has to instantiate its WebAssembly module asynchronously once, so
- * hot paths can stay synchronous afterwards: call `initChecksums()` at start-up.
+ * hot paths can stay synchronous afterwards: call `initChecksums()` at start-up. It also
+ * loads zstd (compression.ts), which reading a compressed segment needs just as much.
  */
 
 type XXHashApi = Awaited<ReturnType<typeof xxhash>>;
@@ -13,10 +15,10 @@ type XXHashApi = Awaited<ReturnType<typeof xxhash>>;
 let api: XXHashApi | undefined;
 let loading: Promise<void> | undefined;
 
-/** Loads xxhash-wasm once; safe to call any number of times, concurrently too. */
+/** Loads xxhash-wasm and zstd once; safe to call any number of times, concurrently too. */
 export function initChecksums(): Promise<void> {
-  loading ??= xxhash().then(
-    (loaded) => {
+  loading ??= Promise.all([xxhash(), initCompression()]).then(
+    ([loaded]) => {
       api = loaded;
     },
     (err: unknown) => {

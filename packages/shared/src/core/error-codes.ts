@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   CHAIN_BROKEN: { status: 500, retriable: false },
   SNAPSHOT_CORRUPT: { status: 500, retriable: false },
   RECORD_CORRUPT: { status: 500, retriable: false },
+  /** an encrypted object cannot be decrypted: no key, an unknown key id, a wrong master key, or tampering */
+  DECRYPT_FAILED: { status: 500, retriable: false },
   // stores and servers
   OBJECT_NOT_FOUND: { status: 404, retriable: false },
   OBJECT_EXISTS: { status: 409, retriable: false },

@@ -10,19 +10,29 @@ import type { SegmentProblemKind } from './segment-verifier.js';
 /** The structural checks of segment-verifier.ts, each reporting through `add`. */
 export type Add = (kind: SegmentProblemKind, offset: number, message: string) => void;
 
-/** Frames from `start` to exactly `end`; undefined when the framing itself is broken. */
-export function walkRecords(bytes: Uint8Array, view: DataView, start: number, end: number, add: Add) {
+/**
+ * Frames from `start` to exactly `end`; undefined when the framing itself is broken.
+ * `endName` says what lies at `end` (the index, or the end of an opened block).
+ */
+export function walkRecords(
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  end: number,
+  add: Add,
+  endName = `the index at ${end}`,
+) {
   const frames: [number, number, number][] = [];
   let at = start;
   while (at < end) {
     if (at + RECORD_FRAME_LENGTH > end) {
-      add('record-framing', at, `record frame at ${at} runs into the index at ${end}`);
+      add('record-framing', at, `record frame at ${at} runs into ${endName}`);
       return undefined;
     }
     const length = view.getUint32(at, true);
     const payloadEnd = at + RECORD_FRAME_LENGTH + length;
     if (payloadEnd > end) {
-      add('record-framing', at, `record at ${at} claims ${length} bytes and runs into the index at ${end}`);
+      add('record-framing', at, `record at ${at} claims ${length} bytes and runs into ${endName}`);
       return undefined;
     }
     const payload = bytes.subarray(at + RECORD_FRAME_LENGTH, payloadEnd);
@@ -66,6 +76,58 @@ export function checkIndex(
         `record ${i} at offset ${e.offset} does not have a commit LSN after its predecessor`,
       );
     }
+  }
+}
+
+/**
+ * A blocked segment's index: one entry per record, in block order, every block holding at
+ * least one record, the first record of a block at inner offset 0, later ones further in.
+ */
+export function checkBlockIndex(
+  index: SegmentIndexEntry[],
+  blocks: [number, number, number][],
+  indexOffset: number,
+  blockCount: number | undefined,
+  add: Add,
+) {
+  if (blockCount !== undefined && blockCount !== blocks.length) {
+    add(
+      'header-mismatch',
+      SEGMENT_PREAMBLE_LENGTH,
+      `header says ${blockCount} blocks, the segment holds ${blocks.length}`,
+    );
+    return;
+  }
+  let b = -1;
+  for (let i = 0; i < index.length; i++) {
+    const e = index[i]!;
+    const prev = index[i - 1];
+    const sameBlock = b >= 0 && e.offset === blocks[b]![0];
+    const nextBlock = e.offset === blocks[b + 1]?.[0];
+    const inner = e.inner ?? -1;
+    if (sameBlock ? inner <= (prev?.inner ?? -1) : !nextBlock || inner !== 0) {
+      add(
+        'index-corrupt',
+        indexOffset,
+        `index entry ${i} points at block offset ${e.offset}+${inner}, which does not follow entry ${i - 1}`,
+      );
+      return;
+    }
+    if (nextBlock && !sameBlock) b++;
+    if (prev && e.commitLsn <= prev.commitLsn) {
+      add(
+        'lsn-order',
+        e.offset,
+        `record ${i} in the block at offset ${e.offset} does not have a commit LSN after its predecessor`,
+      );
+    }
+  }
+  if (b !== blocks.length - 1) {
+    add(
+      'index-corrupt',
+      indexOffset,
+      `index lists records in ${b + 1} blocks, the segment holds ${blocks.length}`,
+    );
   }
 }
 

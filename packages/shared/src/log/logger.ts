@@ -27,6 +27,10 @@ export const REDACTED_PATHS: readonly string[] = [
   'headers.authorization',
   'req.headers.authorization',
   'req.headers.cookie',
+  'masterKey',
+  '*.masterKey',
+  'dataKey',
+  '*.dataKey',
 ];
 
 /** JSON lines with ISO timestamps and level names, so operators can read and grep them. */
