@@ -31,7 +31,9 @@ export interface SourcesPort {
 export type RestoreTargetInput =
   | { readonly time: string }
   | { readonly lsn: string }
-  | { readonly latest: true };
+  | { readonly latest: true }
+  | { readonly xid: number | string; readonly inclusive?: boolean }
+  | { readonly restorePoint: string };
 
 /** A request that passed the API's validation (`request-schemas.ts`). */
 export interface RestoreRequest {
@@ -57,6 +59,8 @@ export interface RestoreJobView {
   readonly startedAt?: string;
   readonly finishedAt?: string;
   readonly target: unknown;
+  /** while queued: 1 for the next to start */
+  readonly queuePosition?: number;
 }
 
 export interface RestoresPort {
@@ -66,9 +70,53 @@ export interface RestoresPort {
    * TARGET_AFTER_WINDOW or BAD_REQUEST before anything is queued.
    */
   submit(req: RestoreRequest): Promise<RestoreJobView>;
+  /**
+   * submit under a client's Idempotency-Key: the same key with the same request answers
+   * the restore created first (`replayed`), with a different request CONFLICT; keys
+   * survive restarts. BAD_REQUEST for a malformed key.
+   */
+  submitIdempotent(
+    req: RestoreRequest,
+    idempotencyKey: string,
+  ): Promise<{ readonly job: RestoreJobView; readonly replayed: boolean }>;
+  /** The plan of a restore of `req`, creating nothing (dry run); throws as submit does. */
+  plan(req: RestoreRequest): Promise<object>;
+  /**
+   * Cancels: a queued restore never runs, a running one is stopped and its target cleaned
+   * up. Resolves with the view once terminal, or still running (stopping) after a while.
+   * Throws UNKNOWN_RESTORE, and CONFLICT when the restore already ended.
+   */
+  cancel(id: string): Promise<RestoreJobView>;
   /** throws UNKNOWN_RESTORE */
   get(id: string): RestoreJobView;
   list(): readonly RestoreJobView[];
+  /**
+   * Calls `listener` with the job's view on every change until the returned function is
+   * called. Throws UNKNOWN_RESTORE.
+   */
+  watch(id: string, listener: (job: RestoreJobView) => void): () => void;
+}
+
+export interface RestorePoint {
+  readonly name: string;
+  /** commit LSN of the transaction that carries it */
+  readonly lsn: string;
+  /** its commit time */
+  readonly time: string;
+}
+
+export interface RestorePointsPort {
+  /**
+   * Writes a named restore point into the source database. Throws BAD_REQUEST,
+   * UNKNOWN_SOURCE, CONFLICT (the name exists), SOURCE_NOT_READY (this service cannot
+   * write into that source) or SOURCE_UNAVAILABLE.
+   */
+  create(
+    source: string,
+    name: string,
+  ): Promise<{ readonly name: string; readonly lsn?: string; readonly createdAt: string }>;
+  /** The restore points in the source's journal, in commit order; throws UNKNOWN_SOURCE. */
+  list(source: string): Promise<readonly RestorePoint[]>;
 }
 
 export interface VerifyProblem {

@@ -12,12 +12,19 @@ import type { ApiRole, ApiToken } from './api-ports.js';
  * first match, so the time taken says nothing about how much of a token was right.
  * Tokens are never logged or echoed: errors name the token's configured name only.
  */
-export type Permission = 'public' | 'sources:read' | 'restores:read' | 'restores:create' | 'verify' | 'admin';
+export type Permission =
+  | 'public'
+  | 'sources:read'
+  | 'restores:read'
+  | 'restores:create'
+  | 'restore-points:create'
+  | 'verify'
+  | 'admin';
 
 export const ROLE_PERMISSIONS: Readonly<Record<ApiRole, readonly Permission[]>> = {
-  restore: ['sources:read', 'restores:read', 'restores:create'],
+  restore: ['sources:read', 'restores:read', 'restores:create', 'restore-points:create'],
   audit: ['sources:read', 'restores:read', 'verify'],
-  admin: ['sources:read', 'restores:read', 'restores:create', 'verify', 'admin'],
+  admin: ['sources:read', 'restores:read', 'restores:create', 'restore-points:create', 'verify', 'admin'],
 };
 
 export interface Principal {

@@ -2,7 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { ApiToken, HealthPort, RestoresPort, SourcesPort, VerifyPort } from './api-ports.js';
+import type {
+  ApiToken,
+  HealthPort,
+  RestorePointsPort,
+  RestoresPort,
+  SourcesPort,
+  VerifyPort,
+} from './api-ports.js';
 import { registerAuth } from './auth-plugin.js';
 import { registerErrorHandling } from './error-handler.js';
 import { registerHttpMetrics } from './http-metrics.js';
@@ -11,6 +18,7 @@ import { registerOpenApi } from './openapi.js';
 import { createScrubber, logSerializers, REDACT_PATHS, REDACTED } from './redaction.js';
 import { registerResponseSchemas } from './response-schemas.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
+import { registerRestorePointsRoutes } from './routes/restore-points-routes.js';
 import { registerRestoresRoutes } from './routes/restores-routes.js';
 import { registerSourcesRoutes } from './routes/sources-routes.js';
 import { registerVerifyRoutes } from './routes/verify-routes.js';
@@ -20,6 +28,10 @@ export interface BuildApiOptions {
   readonly restores: RestoresPort;
   readonly verify: VerifyPort;
   readonly health: HealthPort;
+  /** named restore points; without it their routes are not served */
+  readonly restorePoints?: RestorePointsPort;
+  /** least time between two progress events of one GET /v1/restores/:id/events stream (default 250 ms) */
+  readonly eventsMinIntervalMs?: number;
   /** from TIDEMARK_API_TOKENS; at least one */
   readonly tokens: readonly ApiToken[];
   /** where the API's HTTP metrics are registered and what GET /metrics serves */
@@ -74,7 +86,13 @@ export async function buildApi(opts: BuildApiOptions): Promise<FastifyInstance> 
 
   registerHealthRoutes(app, opts.health, opts.metricsRegistry);
   registerSourcesRoutes(app, opts.sources);
-  registerRestoresRoutes(app, opts.restores, scrub);
+  registerRestoresRoutes(
+    app,
+    opts.restores,
+    scrub,
+    opts.eventsMinIntervalMs === undefined ? {} : { eventsMinIntervalMs: opts.eventsMinIntervalMs },
+  );
+  if (opts.restorePoints) registerRestorePointsRoutes(app, opts.restorePoints);
   registerVerifyRoutes(app, opts.verify);
   return app;
 }

@@ -4,6 +4,8 @@ export type {
   HealthPort,
   ReadinessCheck,
   RestoreJobView,
+  RestorePoint,
+  RestorePointsPort,
   RestoreRequest,
   RestoreState,
   RestoresPort,
@@ -17,4 +19,4 @@ export type {
 export { type Permission, ROLE_PERMISSIONS } from './auth-plugin.js';
 export { type BuildApiOptions, buildApi, REQUEST_ID_HEADER } from './build-api.js';
 export { HTTP_DURATION_METRIC, HTTP_REQUESTS_METRIC } from './http-metrics.js';
-export { parseRestoreRequest } from './request-schemas.js';
+export { parseRestorePointRequest, parseRestoreRequest } from './request-schemas.js';

@@ -101,8 +101,10 @@ describe('OpenAPI and Swagger UI', () => {
       '/readyz',
       '/v1/restores',
       '/v1/restores/{id}',
+      '/v1/restores/{id}/events',
       '/v1/sources',
       '/v1/sources/{source}',
+      '/v1/sources/{source}/restore-points',
       '/v1/sources/{source}/verify',
     ]);
     expect(Object.keys(doc.paths['/v1/restores']).sort((a: string, b: string) => a.localeCompare(b))).toEqual(
@@ -113,18 +115,45 @@ describe('OpenAPI and Swagger UI', () => {
     expect(doc.paths['/healthz'].get.security).toEqual([]);
     expect(doc.paths['/v1/sources'].get.security).toBeUndefined();
     expect(Object.keys(doc.components.schemas)).toEqual(
-      expect.arrayContaining(['Error', 'Source', 'RestoreJob', 'VerifyReport']),
+      expect.arrayContaining([
+        'Error',
+        'Source',
+        'RestoreJob',
+        'RestoreProgress',
+        'RestorePlan',
+        'RestorePoint',
+        'CreatedRestorePoint',
+        'VerifyReport',
+      ]),
     );
 
     const post = doc.paths['/v1/restores'].post;
     const body = post.requestBody.content['application/json'].schema;
     expect(body.required).toEqual(['source', 'target', 'into']);
     expect(body.additionalProperties).toBe(false);
-    expect(body.properties.target.anyOf).toHaveLength(3);
+    expect(body.properties.target.anyOf).toHaveLength(5);
     expect(Object.keys(post.responses)).toEqual(
       expect.arrayContaining(['202', '400', '401', '403', '404', '422']),
     );
     expect(post.responses['422'].content['application/json'].schema.$ref).toBe('#/components/schemas/Error');
+    expect(post.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(
+      expect.arrayContaining(['query:dryRun', 'header:idempotency-key']),
+    );
+    expect(Object.keys(post.responses)).toEqual(expect.arrayContaining(['200', '202', '409']));
+
+    expect(Object.keys(doc.paths['/v1/restores/{id}']).sort((a, b) => a.localeCompare(b))).toEqual([
+      'delete',
+      'get',
+    ]);
+    const events = doc.paths['/v1/restores/{id}/events'].get;
+    expect(Object.keys(events.responses['200'].content)).toEqual(['text/event-stream']);
+    const points = doc.paths['/v1/sources/{source}/restore-points'];
+    expect(Object.keys(points).sort((a, b) => a.localeCompare(b))).toEqual(['get', 'post']);
+    expect(points.post.requestBody.content['application/json'].schema.properties.name.pattern).toBe(
+      '^[A-Za-z0-9._:-]{1,63}$',
+    );
+    expect(Object.keys(points.post.responses)).toEqual(expect.arrayContaining(['201', '409', '422']));
+    expect(doc.components.schemas.RestoreProgress.properties).toHaveProperty('etaSeconds');
   });
 });
 
@@ -149,15 +178,15 @@ describe('unknown routes and request ids', () => {
 
   it('answers a known path with the wrong method with 404 naming the right one', async () => {
     const res = await f.app.inject({
-      method: 'DELETE',
+      method: 'PUT',
       url: '/v1/restores/r_1',
       headers: bearer(TOKENS.admin),
     });
     expect(res.statusCode).toBe(404);
     expect(res.json().error).toMatchObject({
       code: 'NOT_FOUND',
-      message: 'DELETE is not supported on /v1/restores/r_1: use GET (API reference at /docs)',
-      details: { allowedMethods: ['GET'] },
+      message: 'PUT is not supported on /v1/restores/r_1: use DELETE or GET (API reference at /docs)',
+      details: { allowedMethods: ['DELETE', 'GET'] },
     });
   });
 

@@ -1,4 +1,4 @@
-import { TidemarkError } from '@tidemark/shared';
+import { RESTORE_POINT_NAME_PATTERN, TidemarkError } from '@tidemark/shared';
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
 import type { RestoreRequest } from './api-ports.js';
@@ -18,7 +18,10 @@ export const URL_EXAMPLE = 'postgresql://user:<password>@host:5432/restored';
 const TIME_HINT = `expected RFC 3339 like ${TIME_EXAMPLE}`;
 const LSN_HINT = `expected an LSN like ${LSN_EXAMPLE} (two hexadecimal numbers of up to 8 digits, separated by /)`;
 const URL_HINT = `expected a postgres:// or postgresql:// URL like ${URL_EXAMPLE}`;
-const TARGET_HINT = `{"time": "${TIME_EXAMPLE}"}, {"lsn": "${LSN_EXAMPLE}"} or {"latest": true}`;
+const TARGET_HINT = `{"time": "${TIME_EXAMPLE}"}, {"lsn": "${LSN_EXAMPLE}"}, {"latest": true}, {"xid": 74211, "inclusive": true} or {"restorePoint": "before-deploy"}`;
+const XID_HINT =
+  'expected a transaction id: a whole number or a string of digits, e.g. 74211 (a 64-bit pg_current_xact_id() value is accepted too)';
+const NAME_HINT = 'expected a restore point name: 1 to 63 characters out of A-Z a-z 0-9 . _ : -';
 
 // RFC 3339 (and its allowed space separator); at most 6 fractional digits so that the
 // instant is kept exactly (commit times are µs)
@@ -73,6 +76,21 @@ export function postgresUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/** Why `value` is not a transaction id; undefined when it is one (the engine checks the same). */
+export function xidProblem(value: number | string): string | undefined {
+  let n: bigint;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) return XID_HINT;
+    n = BigInt(value);
+  } else {
+    if (!/^\d{1,20}$/.test(value)) return XID_HINT;
+    n = BigInt(value);
+  }
+  if (n >= 2n ** 64n) return 'larger than a 64-bit transaction id';
+  if (n % 2n ** 32n < 3n) return 'not a normal transaction id (0, 1 and 2 are reserved)';
+  return undefined;
+}
+
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return [4, 6, 9, 11].includes(month) ? 30 : 31;
@@ -110,8 +128,25 @@ const urlSchema = z
     example: URL_EXAMPLE,
   });
 
+const xidSchema = z
+  .union([z.number(), z.string()], typed(XID_HINT))
+  .superRefine((value, ctx) => {
+    const problem = xidProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({
+    description:
+      'transaction id (xid) as a number or a string of digits; a 64-bit pg_current_xact_id() value is reduced to its 32-bit xid',
+    example: 74211,
+  });
+
+const restorePointNameSchema = z
+  .string(typed(NAME_HINT))
+  .regex(RESTORE_POINT_NAME_PATTERN, { error: NAME_HINT })
+  .meta({ description: 'restore point name', example: 'before-deploy-2026.11.23' });
+
 /** The union's options, in the order `explainTarget` relies on. */
-const TARGET_KINDS = ['time', 'lsn', 'latest'] as const;
+const TARGET_KINDS = ['time', 'lsn', 'latest', 'xid', 'restorePoint'] as const;
 
 const targetSchema = z
   .union([
@@ -124,8 +159,28 @@ const targetSchema = z
     z
       .strictObject({ latest: z.literal(true, { error: 'expected true' }) })
       .meta({ description: 'everything archived so far' }),
+    z
+      .strictObject({
+        xid: xidSchema,
+        inclusive: z
+          .boolean({ error: 'expected true (stop just after the transaction) or false (just before it)' })
+          .optional()
+          .meta({ description: 'true (default): the transaction is restored; false: it is not' }),
+      })
+      .meta({
+        description:
+          'every transaction committed before the one with this xid, and that one too when inclusive (default). ' +
+          'The xid is found while replaying: a restore whose xid is not in the journal fails and leaves nothing behind',
+      }),
+    z.strictObject({ restorePoint: restorePointNameSchema }).meta({
+      description:
+        'every transaction up to and including the one carrying this named restore point (POST /v1/sources/{source}/restore-points)',
+    }),
   ])
-  .meta({ description: 'the point in time to restore to: exactly one of time, lsn or latest' });
+  .meta({
+    description:
+      'the point to restore to: exactly one of time, lsn, latest, xid (with inclusive) or restorePoint',
+  });
 
 export const restoreRequestSchema = z
   .strictObject({
@@ -143,9 +198,32 @@ export const restoreRequestSchema = z
 /** What to say after "unknown key ..." at each level. */
 const KEY_HINTS: Record<string, string> = {
   '': 'allowed: source, target, into',
-  target: 'a target has exactly one key: time, lsn or latest',
+  target: 'a target has exactly one key: time, lsn, latest or restorePoint; or xid with inclusive',
   into: 'allowed: url',
 };
+
+/** The body of POST /v1/sources/{source}/restore-points. */
+export const restorePointRequestSchema = z
+  .strictObject({ name: restorePointNameSchema })
+  .meta({ description: 'a named restore point to write into the source database' });
+
+const RESTORE_POINT_KEY_HINTS: Record<string, string> = { '': 'allowed: name' };
+
+export function restorePointRequestJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(restorePointRequestSchema, { target: 'openapi-3.0' }) as Record<string, unknown>;
+}
+
+/** Validates the body of a restore point creation; BAD_REQUEST naming the field. */
+export function parseRestorePointRequest(body: unknown): { name: string } {
+  if (body === undefined || body === null)
+    throw new TidemarkError('BAD_REQUEST', 'the request body is required: a JSON object {"name": ...}');
+  const result = restorePointRequestSchema.safeParse(body);
+  if (result.success) return result.data;
+  const problems = describeIssues(result.error.issues, [], body, RESTORE_POINT_KEY_HINTS);
+  throw new TidemarkError('BAD_REQUEST', problems.map((p) => `${p.path}: ${p.message}`).join('; '), {
+    details: { problems },
+  });
+}
 
 /** JSON Schema (OpenAPI 3.0 dialect) of the body, for the OpenAPI document only. */
 export function restoreRequestJsonSchema(): Record<string, unknown> {
@@ -197,6 +275,7 @@ function describeIssues(
   issues: readonly Issue[],
   prefix: readonly PathSegment[],
   root: unknown,
+  hints: Record<string, string> = KEY_HINTS,
 ): FieldProblem[] {
   const problems: FieldProblem[] = [];
   for (const issue of issues) {
@@ -205,7 +284,7 @@ function describeIssues(
     if (issue.code === 'invalid_union' && at === 'target') {
       problems.push(...explainTarget(valueAt(root, path), issue.errors, path, root));
     } else if (issue.code === 'unrecognized_keys') {
-      const hint = KEY_HINTS[at];
+      const hint = hints[at];
       const keys = issue.keys.map((k) => JSON.stringify(k)).join(', ');
       const plural = issue.keys.length > 1 ? 'unknown keys' : 'unknown key';
       problems.push({ path: at || 'body', message: `${plural} ${keys}${hint ? ` (${hint})` : ''}` });
@@ -233,7 +312,12 @@ function explainTarget(
   const keys = Object.keys(target);
   const kinds = TARGET_KINDS.filter((k) => keys.includes(k));
   if (kinds.length > 1) {
-    return [{ path: at, message: `give exactly one of time, lsn or latest (got ${kinds.join(', ')})` }];
+    return [
+      {
+        path: at,
+        message: `give exactly one of time, lsn, latest, xid or restorePoint (got ${kinds.join(', ')})`,
+      },
+    ];
   }
   const kind = kinds[0];
   if (kind === undefined) {

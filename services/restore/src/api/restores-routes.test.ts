@@ -49,6 +49,10 @@ describe('POST /v1/restores', () => {
     [{ time: '2026-11-22T08:00:00Z' }],
     [{ time: '2026-11-22t09:00:00.5+01:00' }],
     [{ time: '2026-11-22 08:00:00.000001Z' }],
+    [{ xid: 74211 }],
+    [{ xid: '74211', inclusive: false }],
+    [{ xid: '4294967296074211', inclusive: true }],
+    [{ restorePoint: 'before-deploy_2026.11.23:v2' }],
   ])('accepts the target %j', async (target) => {
     const res = await post(valid(target));
     expect(res.statusCode, res.body).toBe(202);
@@ -79,19 +83,39 @@ describe('POST /v1/restores', () => {
     [
       'two targets',
       valid({ time: '2026-11-22T08:00:00Z', lsn: '0/1' }),
-      'target: give exactly one of time, lsn or latest (got time, lsn)',
+      'target: give exactly one of time, lsn, latest, xid or restorePoint (got time, lsn)',
     ],
     [
       'an empty target',
       valid({}),
-      'target: expected one of {"time": "2026-11-23T10:41:07.123456Z"}, {"lsn": "16/B374D848"} or {"latest": true}',
+      'target: expected one of {"time": "2026-11-23T10:41:07.123456Z"}, {"lsn": "16/B374D848"}, {"latest": true}, {"xid": 74211, "inclusive": true} or {"restorePoint": "before-deploy"}',
     ],
-    ['an unknown target kind', valid({ xid: 42 }), 'target: expected one of {"time"'],
+    ['an unknown target kind', valid({ txid: 42 }), 'target: expected one of {"time"'],
+    ['an xid of words', valid({ xid: 'the bad one' }), 'target.xid: expected a transaction id'],
+    ['a negative xid', valid({ xid: -5 }), 'target.xid: expected a transaction id'],
+    ['a reserved xid', valid({ xid: 2 }), 'target.xid: not a normal transaction id'],
+    ['an xid past 64 bits', valid({ xid: '18446744073709551616' }), 'target.xid: larger than a 64-bit'],
+    [
+      'inclusive as a string',
+      valid({ xid: 42, inclusive: 'yes' }),
+      'target.inclusive: expected true (stop just after the transaction) or false (just before it)',
+    ],
+    ['inclusive without xid', valid({ inclusive: true }), 'target: expected one of {"time"'],
+    [
+      'a restore point name with spaces',
+      valid({ restorePoint: 'before deploy' }),
+      'target.restorePoint: expected a restore point name',
+    ],
+    [
+      'a restore point with xid',
+      valid({ restorePoint: 'a', xid: 5 }),
+      'target: give exactly one of time, lsn, latest, xid or restorePoint (got xid, restorePoint)',
+    ],
     ['a string target', valid('latest'), 'target: expected an object: {"time"'],
     [
       'an extra key in target',
       valid({ latest: true, inclusive: false }),
-      'target: unknown key "inclusive" (a target has exactly one key: time, lsn or latest)',
+      'target: unknown key "inclusive" (a target has exactly one key: time, lsn, latest or restorePoint; or xid with inclusive)',
     ],
     [
       'an unknown key',

@@ -1,18 +1,12 @@
-import {
-  formatLsn,
-  formatTimestampMicros,
-  type Lsn,
-  type MicrosSinceEpoch,
-  type RelationInfo,
-  TidemarkError,
-  type TransactionRecord,
-} from '@tidemark/shared';
+import { formatLsn, formatTimestampMicros, type Lsn, type MicrosSinceEpoch } from '@tidemark/shared';
 import type pg from 'pg';
-import { InsertRun } from './insert-run.js';
+import { BatchCommits, BatchFailure } from './batch-commits.js';
+import { ChangeRuns } from './change-runs.js';
 import type { JournalEntry } from './journal-reader.js';
+import { OneByOne, replayRecord, withBatchContext, withRecordContext } from './record-replay.js';
 import { isPastTarget, type StopRule } from './restore-target.js';
-import { deleteSql, type TargetTableInfo, truncateSql, updateSql } from './sql-for-change.js';
-import { displayName, tableKey } from './sql-ident.js';
+import type { TargetTableInfo } from './sql-for-change.js';
+import { StatementPipeline } from './statement-pipeline.js';
 import { StatementRunner } from './statement-runner.js';
 
 /**
@@ -21,6 +15,18 @@ import { StatementRunner } from './statement-runner.js';
  * an interruption leaves the target at a real state of the source) and the progress row
  * that says how far it got — committed together, so resuming from the progress row is
  * exact.
+ *
+ * Within a batch, changes are grouped into multi-row statements where that is exact
+ * (run-planner.ts, change-runs.ts) and sent many statements per round trip
+ * (statement-pipeline.ts); every update and delete is still checked to have found its row
+ * before the batch commits. A batch commits while the next one is planned
+ * (batch-commits.ts). One round trip per change made replay ~20× slower than COPY.
+ *
+ * When a batch fails, its error cannot always name the change at fault (one round trip
+ * held many, one statement merged several), so the batch is rolled back and replayed once
+ * more, one statement per change, in a transaction that is rolled back too: the first
+ * change that fails there is the one the error names, with its segment, offset and LSN,
+ * exactly as an unbatched replay would have reported it.
  */
 export interface ApplyOptions {
   readonly client: pg.Client;
@@ -31,7 +37,7 @@ export interface ApplyOptions {
   readonly tables: ReadonlyMap<string, TargetTableInfo>;
   readonly maxChangesPerBatch?: number;
   readonly maxTransactionsPerBatch?: number;
-  /** runs of at least this many inserts go through COPY, shorter ones are INSERTs */
+  /** runs of at least this many inserts go through COPY, shorter ones are multi-row INSERTs */
   readonly copyMinRows?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ApplyProgress) => void;
@@ -61,30 +67,40 @@ const UPSERT_PROGRESS = `INSERT INTO _tidemark.restore_progress
   ON CONFLICT (restore_id) DO UPDATE SET last_commit_lsn = EXCLUDED.last_commit_lsn,
   last_commit_time = EXCLUDED.last_commit_time, transactions = EXCLUDED.transactions, changes = EXCLUDED.changes`;
 
+/** Short runs cost less as one multi-row INSERT in a pipelined round trip than as a COPY of their own. */
+const DEFAULT_COPY_MIN_ROWS = 64;
+
 export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
   const { client } = opts;
   const maxChanges = opts.maxChangesPerBatch ?? 5000;
   const maxTransactions = opts.maxTransactionsPerBatch ?? 500;
   for (const sql of PROGRESS_DDL) await client.query(sql);
-  const exec = new StatementRunner(client);
-  const run = new InsertRun(client, exec, opts.copyMinRows ?? 8);
+  const commits = new BatchCommits(client);
+  const statements = new StatementPipeline(client);
+  const copyMinRows = opts.copyMinRows ?? DEFAULT_COPY_MIN_ROWS;
+  const runs = new ChangeRuns(client, statements, copyMinRows, () => commits.ready());
   let total: ApplyProgress = { transactions: 0, changes: 0 };
-  let batch = { transactions: 0, changes: 0 };
-  let open = false;
+  /** the open batch's entries, kept to find the change at fault if it fails */
+  let batch: JournalEntry[] = [];
+  let batchChanges = 0;
+  let applying = false;
   let stoppedAtTarget = false;
   const commit = async (): Promise<void> => {
-    await run.flush();
-    await client.query(UPSERT_PROGRESS, [
-      opts.restoreId,
-      total.lastCommitLsn === undefined ? null : formatLsn(total.lastCommitLsn),
-      total.lastCommitTime === undefined ? null : formatTimestampMicros(total.lastCommitTime),
-      String(total.transactions),
-      String(total.changes),
-    ]);
-    await client.query('COMMIT');
-    open = false;
-    batch = { transactions: 0, changes: 0 };
-    opts.onProgress?.(total);
+    // one commit in flight at most: planning runs ahead by one batch, not without bound
+    await commits.settle();
+    const at = total;
+    const queued = runs.take();
+    commits.commit(
+      batch,
+      async () => {
+        await runs.write(queued);
+        await statements.flush();
+        await client.query(UPSERT_PROGRESS, progressValues(opts.restoreId, at));
+      },
+      () => opts.onProgress?.(at),
+    );
+    batch = [];
+    batchChanges = 0;
   };
   try {
     for await (const entry of opts.entries) {
@@ -93,106 +109,85 @@ export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
         stoppedAtTarget = true;
         break;
       }
-      if (!open) {
-        await client.query('BEGIN');
-        open = true;
-      }
-      await applyRecord(entry, opts.tables, exec, run);
+      applying = true;
+      batch.push(entry);
+      await replayRecord(entry.record, opts.tables, runs);
+      await commits.breathe();
       const n = entry.record.changes.length;
-      batch = { transactions: batch.transactions + 1, changes: batch.changes + n };
+      batchChanges += n;
       total = {
         transactions: total.transactions + 1,
         changes: total.changes + n,
         lastCommitLsn: entry.record.commitLsn,
         lastCommitTime: entry.record.commitTime,
       };
-      if (batch.transactions >= maxTransactions || batch.changes >= maxChanges) await commit();
+      if (batch.length >= maxTransactions || batchChanges >= maxChanges) await commit();
+      applying = false;
     }
     opts.signal?.throwIfAborted();
-    if (open) await commit();
+    applying = true;
+    if (batch.length > 0) await commit();
+    await commits.settle();
   } catch (err) {
     // the open batch holds only whole verified transactions, but a failed restore is
     // dropped by the operator anyway; rolling back keeps the progress row truthful
-    if (open) await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    const { failure, connected } = await commits.abandon();
+    const failed =
+      err instanceof BatchFailure ? err : (failure ?? (applying ? new BatchFailure(batch, err) : undefined));
+    if (!failed) throw err;
+    if (failed.entries.length === 0) throw failed.cause;
+    throw connected
+      ? await pinpoint(client, failed.entries, opts.tables, failed.cause)
+      : withBatchContext(failed.cause, failed.entries);
   }
   return { ...total, stoppedAtTarget };
 }
 
-async function applyRecord(
-  entry: JournalEntry,
+function progressValues(restoreId: string, at: ApplyProgress): (string | null)[] {
+  return [
+    restoreId,
+    at.lastCommitLsn === undefined ? null : formatLsn(at.lastCommitLsn),
+    at.lastCommitTime === undefined ? null : formatTimestampMicros(at.lastCommitTime),
+    String(at.transactions),
+    String(at.changes),
+  ];
+}
+
+/**
+ * Replays a failed batch one change at a time, from the state it started from (it was
+ * rolled back), and returns the error of the first change that fails, with that change's
+ * context. Rolled back in any case: this only finds the change, it does not apply.
+ */
+async function pinpoint(
+  client: pg.Client,
+  entries: readonly JournalEntry[],
   tables: ReadonlyMap<string, TargetTableInfo>,
-  exec: StatementRunner,
-  run: InsertRun,
-): Promise<void> {
-  const { record } = entry;
+  original: unknown,
+): Promise<Error> {
+  const sink = new OneByOne(new StatementRunner(client));
+  let failed: { err: unknown; entry: JournalEntry } | undefined;
   try {
-    for (const change of record.changes) {
-      if (change.op === 'message') continue; // heartbeats, restore points: nothing to apply
-      if (change.op === 'truncate') {
-        await run.flush();
-        await exec.run(
-          truncateSql(
-            change.rels.map((r) => relation(record, r, tables)),
-            change.cascade,
-            change.restartIdentity,
-          ),
-        );
-        continue;
+    await client.query('BEGIN');
+    for (const entry of entries) {
+      try {
+        await replayRecord(entry.record, tables, sink);
+      } catch (err) {
+        failed = { err, entry };
+        break;
       }
-      const rel = relation(record, change.rel, tables);
-      if (change.op === 'insert') {
-        await run.add(rel, change.new);
-        continue;
-      }
-      await run.flush();
-      const target = tables.get(tableKey(rel.schema, rel.table));
-      await exec.run(
-        change.op === 'update' ? updateSql(rel, change, target) : deleteSql(rel, change, target),
-      );
     }
-  } catch (err) {
-    throw withRecordContext(err, entry);
+  } catch {
+    // BEGIN failed: the connection is gone, nothing to learn
   }
+  const clean = await succeeds(client, 'ROLLBACK');
+  // an error after which the connection still works came from the change, not the network
+  if (failed && clean) return withRecordContext(failed.err, failed.entry);
+  return withBatchContext(original, entries);
 }
 
-function relation(
-  record: TransactionRecord,
-  index: number,
-  tables: ReadonlyMap<string, TargetTableInfo>,
-): RelationInfo {
-  const rel = record.relations[index];
-  if (!rel)
-    throw new TidemarkError(
-      'RECORD_CORRUPT',
-      `a change names relation #${index}, which the record does not describe`,
-    );
-  if (!tables.has(tableKey(rel.schema, rel.table)))
-    throw new TidemarkError(
-      'RESTORE_FAILED',
-      `the journal changes table ${displayName(rel.schema, rel.table)}, which is not in the base snapshot (tables created after the snapshot cannot be replayed yet)`,
-      { details: { table: displayName(rel.schema, rel.table) } },
-    );
-  return rel;
-}
-
-function withRecordContext(err: unknown, entry: JournalEntry): TidemarkError {
-  const where = {
-    segmentKey: entry.segmentKey,
-    offset: entry.offset,
-    commitLsn: formatLsn(entry.record.commitLsn),
-    xid: entry.record.xid,
-  };
-  const at = `transaction ${entry.record.xid} (commit LSN ${where.commitLsn}, segment ${entry.segmentKey} offset ${entry.offset})`;
-  if (err instanceof TidemarkError)
-    return new TidemarkError(err.code, `${err.message} — at ${at}`, {
-      cause: err,
-      details: { ...err.details, ...where },
-    });
-  const sqlState = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  return new TidemarkError('RESTORE_FAILED', `replaying ${at} failed: ${message}`, {
-    cause: err,
-    details: { ...where, sqlState },
-  });
+async function succeeds(client: pg.Client, sql: string): Promise<boolean> {
+  return client.query(sql).then(
+    () => true,
+    () => false,
+  );
 }

@@ -30,12 +30,27 @@ export {
   type RestoreRequest,
   type RestoreState,
 } from './restore-job.js';
-export { type PlanInput, planRestore, type RestorePlan } from './restore-planner.js';
-export { RestoreRunner, type RestoreRunnerOptions } from './restore-runner.js';
 export {
+  type PlanInput,
+  planRestore,
+  type ResolvedRestorePoint,
+  type RestorePlan,
+} from './restore-planner.js';
+export { scanSegmentForRestorePoints } from './restore-point-scan.js';
+export {
+  type CreatedRestorePoint,
+  emitRestorePoint,
+  RestorePointService,
+  type RestorePointServiceOptions,
+  type RestorePointView,
+} from './restore-points.js';
+export { type RestorePlanView, RestoreRunner, type RestoreRunnerOptions } from './restore-runner.js';
+export {
+  describeTarget,
   formatRestoreTarget,
   isPastTarget,
   parseRestoreTarget,
+  parseXid,
   type RestoreTarget,
   type RestoreTargetInput,
   type StopRule,
@@ -54,4 +69,10 @@ export {
   loadSnapshot,
 } from './snapshot-loader.js';
 export { quoteIdent } from './sql-ident.js';
-export { parseTargetUrl, prepareTargetDatabase, type TargetLocation } from './target-database.js';
+export {
+  cleanTarget,
+  type PreparedTarget,
+  parseTargetUrl,
+  prepareTargetDatabase,
+  type TargetLocation,
+} from './target-database.js';

@@ -13,6 +13,13 @@ import type { RestoreJobView } from './restore-job.js';
  */
 const JOB_FILE = /^r_[A-Za-z0-9_-]+\.json$/;
 
+/**
+ * A job as its file holds it: the view, and the SHA-256 of the request it was created
+ * from when it has an Idempotency-Key (the request without its password: see
+ * restore-runner.ts), so a repeated request is recognised after a restart too.
+ */
+export type StoredRestoreJob = RestoreJobView & { readonly requestSha256?: string };
+
 export class JobStore {
   private readonly queues = new Map<string, Promise<void>>();
   private seq = 0;
@@ -24,12 +31,12 @@ export class JobStore {
     mkdirSync(dir, { recursive: true });
   }
 
-  loadAll(): RestoreJobView[] {
-    const jobs: RestoreJobView[] = [];
+  loadAll(): StoredRestoreJob[] {
+    const jobs: StoredRestoreJob[] = [];
     for (const name of readdirSync(this.dir)) {
       if (!JOB_FILE.test(name)) continue;
       try {
-        const job = JSON.parse(readFileSync(path.join(this.dir, name), 'utf8')) as RestoreJobView;
+        const job = JSON.parse(readFileSync(path.join(this.dir, name), 'utf8')) as StoredRestoreJob;
         if (typeof job.id === 'string' && typeof job.state === 'string') jobs.push(job);
       } catch (err) {
         this.logger.warn({ file: name, err }, 'skipping unreadable restore job file');
@@ -39,7 +46,7 @@ export class JobStore {
   }
 
   /** Queues a write of `job`; resolves when it (and every earlier write of the job) is on disk. */
-  save(job: RestoreJobView): Promise<void> {
+  save(job: StoredRestoreJob): Promise<void> {
     const prev = this.queues.get(job.id) ?? Promise.resolve();
     const next = prev
       .then(() => this.write(job))
@@ -55,7 +62,7 @@ export class JobStore {
     await Promise.all(this.queues.values());
   }
 
-  private async write(job: RestoreJobView): Promise<void> {
+  private async write(job: StoredRestoreJob): Promise<void> {
     const file = path.join(this.dir, `${job.id}.json`);
     const tmp = path.join(this.dir, `.${job.id}.${process.pid}.${this.seq++}.tmp`);
     try {

@@ -1,4 +1,12 @@
-import { initChecksums, isTidemarkError, segmentKey, snapshotManifestKey, tipKey } from '@tidemark/shared';
+import {
+  initChecksums,
+  isTidemarkError,
+  MESSAGE_PREFIX,
+  segmentKey,
+  snapshotManifestKey,
+  type TransactionRecord,
+  tipKey,
+} from '@tidemark/shared';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JournalCatalog } from './journal-catalog.js';
 import {
@@ -102,5 +110,89 @@ describe('JournalCatalog', () => {
     const [app] = await catalog.listSources();
     expect(app?.restorable).toBe(false);
     expect(app?.problems?.[0]).toMatch(/tip/);
+  });
+});
+
+describe('JournalCatalog restore points', () => {
+  const message = (name: string | Uint8Array, prefix: string = MESSAGE_PREFIX.restorePoint) => ({
+    op: 'message' as const,
+    prefix,
+    content: typeof name === 'string' ? new TextEncoder().encode(name) : name,
+    transactional: true,
+  });
+
+  async function journalWithPoints(): Promise<{ store: MemoryObjectStore; txs: TransactionRecord[] }> {
+    const mem = new MemoryObjectStore();
+    const snap = await writeSnapshot(mem, { source: 'rp', lsn: SNAP, snapshotTime: T0, tables: [] });
+    const b = new TxBuilder('rp', SNAP, T0);
+    const insert = (v: string) => ({ op: 'insert' as const, rel: 0, new: { values: [v] } });
+    const txs = [
+      b.tx([rel], [insert('1')]),
+      b.tx([], [message('before-deploy')]),
+      b.tx([], [message('tidemark.restore_point', MESSAGE_PREFIX.heartbeat)]),
+      // a restore point written inside a data transaction (by hand): that transaction is the point
+      b.tx([rel], [insert('2'), message('mid:1.0')]),
+      b.tx([], [message(new Uint8Array([0xff, 0xfe]))]),
+      b.tx([rel], [insert('3')]),
+      b.tx([], [message('before-deploy')]),
+    ];
+    await writeSegments(mem, {
+      source: 'rp',
+      snapshotLsn: SNAP,
+      prevSha256: snap.sha256,
+      groups: [txs.slice(0, 3), txs.slice(3, 5), txs.slice(5)],
+    });
+    return { store: mem, txs };
+  }
+
+  it('lists the named restore points in commit order, with their transaction', async () => {
+    const { store: mem, txs } = await journalWithPoints();
+    const c = new JournalCatalog(mem);
+    const points = await c.listRestorePoints('rp');
+    expect(points).toEqual([
+      {
+        name: 'before-deploy',
+        commitLsn: txs[1]!.commitLsn,
+        commitTime: txs[1]!.commitTime,
+        xid: txs[1]!.xid,
+      },
+      { name: 'mid:1.0', commitLsn: txs[3]!.commitLsn, commitTime: txs[3]!.commitTime, xid: txs[3]!.xid },
+      {
+        name: 'before-deploy',
+        commitLsn: txs[6]!.commitLsn,
+        commitTime: txs[6]!.commitTime,
+        xid: txs[6]!.xid,
+      },
+    ]);
+    // the first of a name written twice is the one a restore stops at
+    expect((await c.findRestorePoint('rp', 'before-deploy')).commitLsn).toBe(txs[1]!.commitLsn);
+    expect(await catalog.listRestorePoints('app')).toEqual([]);
+  });
+
+  it('reads each segment once: what it holds is cached', async () => {
+    const { store: mem } = await journalWithPoints();
+    const c = new JournalCatalog(mem);
+    await c.listRestorePoints('rp');
+    const reads = mem.gets.filter((k) => k.includes('/segments/')).length;
+    expect(reads).toBe(3);
+    await c.findRestorePoint('rp', 'mid:1.0');
+    expect(mem.gets.filter((k) => k.includes('/segments/')).length).toBe(reads);
+  });
+
+  it('answers TARGET_AFTER_WINDOW for a name the journal does not have, listing the known ones', async () => {
+    const { store: mem } = await journalWithPoints();
+    const err = await new JournalCatalog(mem).findRestorePoint('rp', 'nope').catch((e: unknown) => e);
+    expect(isTidemarkError(err, 'TARGET_AFTER_WINDOW')).toBe(true);
+    expect((err as Error).message).toContain('no restore point named "nope"');
+    expect((err as Error).message).toContain('restore points: before-deploy, mid:1.0');
+  });
+
+  it('never uses a segment that fails verification', async () => {
+    const { store: mem } = await journalWithPoints();
+    const key = [...mem.objects.keys()].find((k) => k.includes('/segments/'))!;
+    mem.corrupt(key, 100);
+    await expect(new JournalCatalog(mem).listRestorePoints('rp')).rejects.toSatisfy((e: unknown) =>
+      isTidemarkError(e, 'SEGMENT_CORRUPT'),
+    );
   });
 });

@@ -1,8 +1,10 @@
 import {
   formatLsn,
   formatTimestampMicros,
+  initChecksums,
   isTidemarkError,
   isValidSourceName,
+  type KeyProvider,
   type Lsn,
   type ObjectStore,
   parseLsn,
@@ -17,7 +19,16 @@ import {
   tipKey,
 } from '@tidemark/shared';
 import { parseManifest } from './manifest-validator.js';
-import { type RestoreWindow, restoreWindow, type SnapshotInfo } from './restore-window.js';
+import { forEachParallel } from './parallel.js';
+import type { ResolvedRestorePoint } from './restore-planner.js';
+import { scanSegmentForRestorePoints } from './restore-point-scan.js';
+import { describeTarget } from './restore-target.js';
+import {
+  checkTargetInWindow,
+  type RestoreWindow,
+  restoreWindow,
+  type SnapshotInfo,
+} from './restore-window.js';
 import { parseTipDocument } from './tip-document.js';
 
 /** What the API shows about a source. Times are ISO-8601 with µs, UTC; LSNs `X/Y`. */
@@ -58,8 +69,19 @@ export interface SourceState {
  */
 export class JournalCatalog {
   private readonly manifests = new Map<string, SnapshotInfo>();
+  /** restore points per segment key (and size): a durable segment never changes */
+  private readonly restorePoints = new Map<string, { size: number; points: ResolvedRestorePoint[] }>();
 
-  constructor(private readonly store: ObjectStore) {}
+  constructor(
+    private readonly store: ObjectStore,
+    /** opens encrypted segments when the catalog reads records (restore points) */
+    private readonly options: { readonly keys?: KeyProvider } = {},
+  ) {}
+
+  /** the key provider encrypted segments open with, for readers that share this catalog */
+  get keys(): KeyProvider | undefined {
+    return this.options.keys;
+  }
 
   async listSourceNames(): Promise<string[]> {
     const names: string[] = [];
@@ -175,17 +197,87 @@ export class JournalCatalog {
     source: string,
     options: { afterLsn?: Lsn; tip?: TipDocument | null } = {},
   ): Promise<string[]> {
+    return (await this.listSegments(source, options)).map((s) => s.key);
+  }
+
+  /** Like listSegmentKeys, with each segment's size in bytes. */
+  async listSegments(
+    source: string,
+    options: { afterLsn?: Lsn; tip?: TipDocument | null } = {},
+  ): Promise<{ key: string; size: number }[]> {
     const tip = options.tip !== undefined ? options.tip : await this.readTip(source);
     if (!tip) return [];
-    const out: string[] = [];
+    const out: { key: string; size: number }[] = [];
     for await (const o of this.store.list(segmentsPrefix(source))) {
       if (o.key > tip.segmentKey) break;
       const parsed = parseSegmentKey(o.key);
       if (!parsed || parsed.source !== source) continue;
       if (options.afterLsn !== undefined && parsed.lastLsn <= options.afterLsn) continue;
-      out.push(o.key);
+      out.push({ key: o.key, size: o.size });
     }
     return out;
+  }
+
+  /**
+   * Every named restore point on the journal's chain, in commit order (a name written
+   * twice outside Tidemark appears twice). Reads each segment once: what a segment holds
+   * is cached by key and size. Throws UNKNOWN_SOURCE.
+   */
+  async listRestorePoints(source: string): Promise<ResolvedRestorePoint[]> {
+    const state = await this.getSourceState(source);
+    if (!state.tip) return [];
+    await initChecksums();
+    const segments = await this.listSegments(source, { tip: state.tip });
+    const found: ResolvedRestorePoint[][] = new Array(segments.length);
+    await forEachParallel(
+      segments.map((s, i) => ({ ...s, i })),
+      4,
+      async ({ key, size, i }) => {
+        const cached = this.restorePoints.get(key);
+        if (cached && cached.size === size) {
+          found[i] = cached.points;
+          return;
+        }
+        const points = await scanSegmentForRestorePoints(await this.store.get(key), key, this.options.keys);
+        this.restorePoints.set(key, { size, points });
+        found[i] = points;
+      },
+    );
+    return found.flat();
+  }
+
+  /**
+   * The restore point a restore to `name` stops at: the first with that name in commit
+   * order (PostgreSQL's recovery_target_name takes the first too). TARGET_AFTER_WINDOW
+   * when the journal has none (it may not be archived yet), TARGET_BEFORE_WINDOW when it
+   * lies before the oldest usable snapshot.
+   */
+  async findRestorePoint(source: string, name: string): Promise<ResolvedRestorePoint> {
+    const points = await this.listRestorePoints(source);
+    const point = points.find((p) => p.name === name);
+    if (!point) {
+      const known = [...new Set(points.map((p) => p.name))];
+      const shown = known.length > 20 ? [...known.slice(-20), '...'] : known;
+      throw new TidemarkError(
+        'TARGET_AFTER_WINDOW',
+        `source ${source} has no restore point named ${JSON.stringify(name)} in its journal (${
+          known.length > 0 ? `restore points: ${shown.join(', ')}` : 'it has no restore points yet'
+        }); a restore point is in the journal once archived, about a second after it was created`,
+        { details: { source, restorePoint: name, known: shown } },
+      );
+    }
+    const state = await this.getSourceState(source);
+    try {
+      checkTargetInWindow(source, state.window, { kind: 'lsn', lsn: point.commitLsn });
+    } catch (err) {
+      if (!isTidemarkError(err)) throw err;
+      throw new TidemarkError(
+        err.code,
+        `${describeTarget({ kind: 'restorePoint', name })} (commit LSN ${formatLsn(point.commitLsn)}): ${err.message}`,
+        { cause: err, details: { ...err.details, restorePoint: name } },
+      );
+    }
+    return point;
   }
 }
 

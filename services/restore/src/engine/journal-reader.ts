@@ -3,10 +3,11 @@ import {
   formatLsn,
   initChecksums,
   isTidemarkError,
+  type KeyProvider,
   type Lsn,
   type ObjectStore,
+  openSegment,
   parseSegmentKey,
-  readSegment,
   TidemarkError,
   type TransactionRecord,
 } from '@tidemark/shared';
@@ -16,8 +17,9 @@ import type { RestorePlan } from './restore-planner.js';
  * The verified records of a plan, in commit-LSN order.
  *
  * Each segment is read whole and checked before any of its records is yielded:
- * readSegment verifies every checksum; then the chain link (its prevSha256 is the
- * previous segment's SHA-256, the first one's the snapshot manifest's), LSN order and
+ * openSegment verifies every checksum (of the stored bytes before a compressed or
+ * encrypted segment is opened, then of every record); then the chain link (its
+ * prevSha256 is the previous segment's SHA-256, the first one's the snapshot manifest's), LSN order and
  * the tip's hash; then every record decodes. So a restore never applies a record from a
  * segment that failed any check (DESIGN.md invariant 5). The next segments are fetched
  * while the current one is applied.
@@ -32,7 +34,15 @@ export interface JournalEntry {
 export interface ReadJournalOptions {
   /** segments fetched ahead of the one being applied (default 2) */
   readonly prefetch?: number;
-  readonly onSegmentVerified?: (key: string, records: number) => void;
+  readonly onSegmentVerified?: (key: string, records: number, segment: VerifiedSegment) => void;
+  /** unwraps the data keys of encrypted segments; without it an encrypted segment fails with DECRYPT_FAILED */
+  readonly keys?: KeyProvider;
+}
+
+/** What a verified segment holds, for progress: its size and its index (commit order). */
+export interface VerifiedSegment {
+  readonly bytes: number;
+  readonly index: readonly { readonly commitLsn: Lsn; readonly commitTime: bigint }[];
 }
 
 export async function* readJournal(
@@ -72,7 +82,7 @@ export async function* readJournal(
         );
       throw err;
     }
-    const segment = readSegment(bytes, key);
+    const segment = await openSegment(bytes, key, { keys: options.keys });
     const h = segment.header;
     const parsed = parseSegmentKey(key);
     if (
@@ -132,7 +142,10 @@ export async function* readJournal(
     }
     expectedPrev = segment.sha256;
     lastLsn = BigInt(h.lastLsn);
-    options.onSegmentVerified?.(key, segment.records.length);
+    options.onSegmentVerified?.(key, segment.records.length, {
+      bytes: bytes.byteLength,
+      index: segment.records,
+    });
     yield* entries;
   }
 }

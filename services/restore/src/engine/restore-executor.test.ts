@@ -424,7 +424,7 @@ describe('restore into PostgreSQL', () => {
     }
   });
 
-  it('restores the latest state exactly, inserts as single INSERTs, one transaction per batch', async () => {
+  it('restores the latest state exactly, inserts as multi-row INSERTs, one transaction per batch', async () => {
     const { db, error } = await restore(
       { kind: 'latest' },
       { copyMinRows: 1000, maxTransactionsPerBatch: 1 },
@@ -588,8 +588,11 @@ describe('restore into PostgreSQL', () => {
         isTidemarkError(err, 'TARGET_NOT_EMPTY') && /public\.keep_me/.test((err as Error).message),
     );
     const created = await prepareTargetDatabase(parseTargetUrl(cluster.url('fresh_one')));
-    expect(created).toEqual({ created: true });
-    expect(await prepareTargetDatabase(parseTargetUrl(cluster.url('fresh_one')))).toEqual({ created: false });
+    expect(created).toEqual({ created: true, existingSchemas: [] });
+    expect(await prepareTargetDatabase(parseTargetUrl(cluster.url('fresh_one')))).toMatchObject({
+      created: false,
+      existingSchemas: expect.arrayContaining(['public', 'pg_catalog']),
+    });
   });
 
   it('reports an unreachable server as TARGET_UNREACHABLE', async () => {

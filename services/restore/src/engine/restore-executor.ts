@@ -1,21 +1,42 @@
-import { formatLsn, formatTimestampMicros, type ObjectStore } from '@tidemark/shared';
+import {
+  formatLsn,
+  formatTimestampMicros,
+  isTidemarkError,
+  type ObjectStore,
+  type SnapshotTable,
+  TidemarkError,
+  toTidemarkError,
+} from '@tidemark/shared';
 import { applyJournal } from './change-applier.js';
 import type { EngineLogger } from './engine-logger.js';
 import type { JournalCatalog } from './journal-catalog.js';
-import { readJournal } from './journal-reader.js';
+import { type JournalEntry, readJournal } from './journal-reader.js';
+import { abortable, observeEntries, ReplayProgress, stopAtTransaction } from './replay-progress.js';
 import type { RestoreProgress } from './restore-job.js';
-import { planRestore, type RestorePlan } from './restore-planner.js';
+import { planRestore, type RestorePlan, snapshotDataBytes } from './restore-planner.js';
 import type { RestoreTarget } from './restore-target.js';
 import type { SchemaDdl } from './schema-builder.js';
 import { addPrimaryKeys, loadSnapshot, withClient } from './snapshot-loader.js';
 import type { TargetTableInfo } from './sql-for-change.js';
 import { tableKey } from './sql-ident.js';
-import { prepareTargetDatabase, type TargetLocation } from './target-database.js';
+import {
+  cleanTarget,
+  type PreparedTarget,
+  prepareTargetDatabase,
+  type TargetLocation,
+} from './target-database.js';
 
 /**
  * One restore, start to end: plan against the journal as it is now (for `latest`, this
- * is where the tip gets resolved), prepare the target, load the snapshot, add primary
- * keys (updates and deletes find rows by key), replay to the target, finish.
+ * is where the tip gets resolved; for a restore point, where its name is looked up),
+ * prepare the target, load the snapshot, add primary keys (updates and deletes find rows
+ * by key), replay to the target, finish.
+ *
+ * A restore that will not finish for a reason that is not the data's leaves the target as
+ * it found it (`cleanTarget`): when it is cancelled (the abort reason is CANCELLED), and
+ * when an xid target never showed up in the journal. Other failures (a corrupt segment, a
+ * row the journal does not match, a shutdown) keep what was restored, a real earlier state
+ * of the source, for diagnosis.
  */
 export interface RestoreTuning {
   /** connections loading tables and building keys at once (default 4) */
@@ -56,91 +77,209 @@ export async function planFromCatalog(
   target: RestoreTarget,
 ): Promise<RestorePlan> {
   const state = await catalog.getSourceState(source);
-  const segmentKeys = await catalog.listSegmentKeys(source, { tip: state.tip });
-  return planRestore({ source, snapshots: state.snapshots, tip: state.tip, segmentKeys, target });
+  const segments = await catalog.listSegments(source, { tip: state.tip });
+  const restorePoint =
+    target.kind === 'restorePoint' ? await catalog.findRestorePoint(source, target.name) : undefined;
+  return planRestore({
+    source,
+    snapshots: state.snapshots,
+    tip: state.tip,
+    segmentKeys: segments.map((s) => s.key),
+    segmentSizes: new Map(segments.map((s) => [s.key, s.size])),
+    target,
+    ...(restorePoint ? { restorePoint } : {}),
+  });
 }
 
 export const executeRestore: RestoreExecutor = async (input) => {
   const { logger, signal, tuning = {} } = input;
   const log = { restore: input.id, source: input.source };
+  input.onProgress({ phase: 'planning' });
   const plan = await planFromCatalog(input.catalog, input.source, input.target);
+  if (signal.aborted) throw abortedBeforeWriting(signal.reason);
+  const snapshotBytes = snapshotDataBytes(plan);
+  const replay = new ReplayProgress(plan, snapshotBytes);
+  const totals = (): Partial<RestoreProgress> => {
+    const t = replay.totals();
+    return {
+      bytesTotal: t.bytesTotal,
+      transactionsTotalExact: t.transactionsTotalExact,
+      ...(t.transactionsTotal === undefined ? {} : { transactionsTotal: t.transactionsTotal }),
+    };
+  };
   input.onProgress({
     phase: 'loading-snapshot',
     tablesTotal: plan.snapshot.tables.filter((t) => t.dataKey !== null).length,
     segmentsTotal: plan.segmentKeys.length,
+    bytesDone: 0,
+    bytesTotal: plan.totalBytes,
   });
   logger.info(
-    { ...log, snapshot: plan.snapshot.lsn, segments: plan.segmentKeys.length, into: input.into.display },
+    {
+      ...log,
+      snapshot: plan.snapshot.lsn,
+      segments: plan.segmentKeys.length,
+      bytes: plan.totalBytes,
+      into: input.into.display,
+    },
     'restore planned',
   );
-  await prepareTargetDatabase(input.into);
-  signal.throwIfAborted();
-  let tablesLoaded = 0;
-  const loaded = await loadSnapshot({
-    store: input.store,
-    target: input.into,
-    snapshot: plan.snapshot,
-    parallelism: tuning.parallelism ?? 4,
-    signal,
-    logger,
-    onTableLoaded: () => input.onProgress({ tablesLoaded: ++tablesLoaded }),
-  });
-  await addPrimaryKeys(input.into, loaded.ddl, tuning.parallelism ?? 4);
-  signal.throwIfAborted();
-  logger.info({ ...log, tables: loaded.tables, rows: loaded.rows }, 'snapshot loaded');
-
-  input.onProgress({
-    phase: 'replaying',
-    restoredLsn: formatLsn(plan.snapshotLsn),
-    restoredTime: formatTimestampMicros(BigInt(plan.snapshot.snapshotTime)),
-  });
-  let segmentsRead = 0;
-  const result = await withClient(input.into, (client) =>
-    applyJournal({
-      client,
-      restoreId: input.id,
-      entries: readJournal(input.store, plan, {
-        prefetch: tuning.prefetchSegments ?? 2,
-        onSegmentVerified: () => input.onProgress({ segmentsRead: ++segmentsRead }),
-      }),
-      stopRule: plan.stopRule,
-      tables: targetTables(loaded.manifest.tables),
-      ...(tuning.maxChangesPerBatch === undefined ? {} : { maxChangesPerBatch: tuning.maxChangesPerBatch }),
-      ...(tuning.maxTransactionsPerBatch === undefined
-        ? {}
-        : { maxTransactionsPerBatch: tuning.maxTransactionsPerBatch }),
-      ...(tuning.copyMinRows === undefined ? {} : { copyMinRows: tuning.copyMinRows }),
+  const prepared = await prepareTargetDatabase(input.into);
+  try {
+    signal.throwIfAborted();
+    const tableBytes = new Map(plan.snapshot.tables.map((t) => [tableKey(t.schema, t.table), t.bytes]));
+    let tablesLoaded = 0;
+    let bytesLoaded = 0;
+    const loaded = await loadSnapshot({
+      store: input.store,
+      target: input.into,
+      snapshot: plan.snapshot,
+      parallelism: tuning.parallelism ?? 4,
       signal,
-      onProgress: (p) =>
-        input.onProgress({
-          transactionsApplied: p.transactions,
-          changesApplied: p.changes,
-          ...(p.lastCommitLsn === undefined ? {} : { restoredLsn: formatLsn(p.lastCommitLsn) }),
-          ...(p.lastCommitTime === undefined
-            ? {}
-            : { restoredTime: formatTimestampMicros(p.lastCommitTime) }),
-        }),
-    }),
-  );
-  signal.throwIfAborted();
-  input.onProgress({ phase: 'finishing' });
-  const warnings = await finish(input.into, loaded.ddl, logger);
-  const restoredLsn = formatLsn(result.lastCommitLsn ?? plan.snapshotLsn);
-  const restoredTime = formatTimestampMicros(result.lastCommitTime ?? BigInt(plan.snapshot.snapshotTime));
-  logger.info({ ...log, restoredLsn, restoredTime, transactions: result.transactions }, 'restore finished');
-  return { restoredLsn, restoredTime, transactions: result.transactions, changes: result.changes, warnings };
+      logger,
+      onTableLoaded: (t) => {
+        bytesLoaded += tableBytes.get(tableKey(t.schema, t.table)) ?? 0;
+        input.onProgress({ tablesLoaded: ++tablesLoaded, bytesDone: bytesLoaded });
+      },
+    });
+    await addPrimaryKeys(input.into, loaded.ddl, tuning.parallelism ?? 4);
+    signal.throwIfAborted();
+    logger.info({ ...log, tables: loaded.tables, rows: loaded.rows }, 'snapshot loaded');
+
+    input.onProgress({
+      phase: 'replaying',
+      bytesDone: snapshotBytes,
+      restoredLsn: formatLsn(plan.snapshotLsn),
+      restoredTime: formatTimestampMicros(BigInt(plan.snapshot.snapshotTime)),
+    });
+    let segmentsRead = 0;
+    let entries: AsyncIterable<JournalEntry> = observeEntries(
+      readJournal(input.store, plan, {
+        prefetch: tuning.prefetchSegments ?? 2,
+        ...(input.catalog.keys ? { keys: input.catalog.keys } : {}),
+        onSegmentVerified: (key, _records, segment) => {
+          replay.segmentVerified(key, segment);
+          input.onProgress({ segmentsRead: ++segmentsRead, ...totals() });
+        },
+      }),
+      (entry) => replay.entry(entry),
+    );
+    if (plan.transactionStop) {
+      entries = stopAtTransaction(
+        entries,
+        plan.transactionStop,
+        { source: plan.source, snapshotLsn: plan.snapshotLsn, latestLsn: plan.window.latestLsn },
+        (entry, applied) => {
+          replay.transactionFound(applied);
+          logger.info(
+            { ...log, xid: plan.transactionStop?.xid, commitLsn: formatLsn(entry.record.commitLsn) },
+            'target transaction found',
+          );
+          input.onProgress(totals());
+        },
+      );
+    }
+    const result = await withClient(input.into, (client) =>
+      applyJournal({
+        client,
+        restoreId: input.id,
+        entries: abortable(entries, signal),
+        stopRule: plan.stopRule,
+        tables: targetTables(loaded.manifest.tables),
+        ...(tuning.maxChangesPerBatch === undefined ? {} : { maxChangesPerBatch: tuning.maxChangesPerBatch }),
+        ...(tuning.maxTransactionsPerBatch === undefined
+          ? {}
+          : { maxTransactionsPerBatch: tuning.maxTransactionsPerBatch }),
+        ...(tuning.copyMinRows === undefined ? {} : { copyMinRows: tuning.copyMinRows }),
+        signal,
+        onProgress: (p) =>
+          input.onProgress({
+            transactionsApplied: p.transactions,
+            changesApplied: p.changes,
+            bytesDone: replay.bytesDoneAt(p.lastCommitLsn),
+            ...(p.lastCommitLsn === undefined ? {} : { restoredLsn: formatLsn(p.lastCommitLsn) }),
+            ...(p.lastCommitTime === undefined
+              ? {}
+              : { restoredTime: formatTimestampMicros(p.lastCommitTime) }),
+          }),
+      }),
+    );
+    signal.throwIfAborted();
+    const done = totals();
+    input.onProgress({ phase: 'finishing', ...done, bytesDone: done.bytesTotal ?? plan.totalBytes });
+    const warnings = await finish(input.into, loaded.ddl, logger);
+    const restoredLsn = formatLsn(result.lastCommitLsn ?? plan.snapshotLsn);
+    const restoredTime = formatTimestampMicros(result.lastCommitTime ?? BigInt(plan.snapshot.snapshotTime));
+    logger.info({ ...log, restoredLsn, restoredTime, transactions: result.transactions }, 'restore finished');
+    return {
+      restoredLsn,
+      restoredTime,
+      transactions: result.transactions,
+      changes: result.changes,
+      warnings,
+    };
+  } catch (err) {
+    throw await abandon(err, input, prepared, plan);
+  }
 };
 
-function targetTables(
-  tables: readonly {
-    schema: string;
-    table: string;
-    kind: 'table' | 'partitioned';
-    primaryKey: readonly string[] | null;
-  }[],
-): Map<string, TargetTableInfo> {
+function abortedBeforeWriting(reason: unknown): unknown {
+  if (!isTidemarkError(reason, 'CANCELLED')) return reason;
+  return new TidemarkError('CANCELLED', `${reason.message}; nothing had been written to the target yet`, {
+    cause: reason,
+    details: { ...reason.details, targetCleaned: true },
+  });
+}
+
+/**
+ * The error a stopped restore ends with. A cancelled restore, or one whose xid never
+ * showed up, first removes what it built (see above); the message says what was done.
+ */
+async function abandon(
+  err: unknown,
+  input: ExecuteRestoreInput,
+  prepared: PreparedTarget,
+  plan: RestorePlan,
+): Promise<unknown> {
+  const reason: unknown = input.signal.aborted ? input.signal.reason : err;
+  const cancelled = isTidemarkError(reason, 'CANCELLED');
+  const targetNotFound =
+    !input.signal.aborted && plan.transactionStop !== null && isTidemarkError(err, 'TARGET_AFTER_WINDOW');
+  if (!cancelled && !targetNotFound) return err;
+  let note: string;
+  let cleaned = true;
+  try {
+    note = await cleanTarget(input.into, prepared, plan.snapshot.tables);
+  } catch (cleanupError) {
+    cleaned = false;
+    const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);
+    note = `removing what it had restored into database ${input.into.database} failed (${why}): drop that database, or its restored tables, yourself`;
+    input.logger.warn({ restore: input.id, err: cleanupError }, 'target cleanup failed');
+  }
+  input.logger.info({ restore: input.id, cleaned, into: input.into.display }, note);
+  const base = toTidemarkError(reason, 'RESTORE_FAILED');
+  return new TidemarkError(base.code, `${base.message}; ${note}`, {
+    cause: reason,
+    details: { ...base.details, targetCleaned: cleaned },
+  });
+}
+
+function targetTables(tables: readonly SnapshotTable[]): Map<string, TargetTableInfo> {
+  const byKey = new Map(tables.map((t) => [tableKey(t.schema, t.table), t]));
+  const rootOf = (t: SnapshotTable): string | undefined => {
+    let root: string | undefined;
+    for (let p = t.partitionOf, depth = 0; p && depth < 64; depth++) {
+      root = tableKey(p.schema, p.table);
+      p = byKey.get(root)?.partitionOf ?? null;
+    }
+    return root;
+  };
   return new Map(
-    tables.map((t) => [tableKey(t.schema, t.table), { kind: t.kind, primaryKey: t.primaryKey }]),
+    tables.map((t) => {
+      const root = rootOf(t) ?? (t.kind === 'partitioned' ? tableKey(t.schema, t.table) : undefined);
+      const info = { kind: t.kind, primaryKey: t.primaryKey };
+      return [tableKey(t.schema, t.table), root === undefined ? info : { ...info, partitionRoot: root }];
+    }),
   );
 }
 

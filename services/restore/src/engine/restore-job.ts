@@ -10,7 +10,14 @@ import type { RestoreTargetInput } from './restore-target.js';
  * Terminal states never change. Pure.
  */
 export type RestoreState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type RestorePhase = 'queued' | 'loading-snapshot' | 'replaying' | 'finishing' | 'done';
+export type RestorePhase =
+  | 'queued'
+  | 'planning'
+  | 'loading-snapshot'
+  | 'replaying'
+  | 'finishing'
+  | 'cancelling'
+  | 'done';
 
 export interface RestoreRequest {
   readonly source: string;
@@ -26,10 +33,25 @@ export interface RestoreProgress {
   readonly changesApplied: number;
   readonly segmentsRead: number;
   readonly segmentsTotal: number;
+  /**
+   * transactions the replay will apply: exact once the journal has been read up to where
+   * the replay stops (`transactionsTotalExact`), an extrapolation from the segments read
+   * so far before that; absent until the first segment was read
+   */
+  readonly transactionsTotal?: number;
+  readonly transactionsTotalExact?: boolean;
+  /** snapshot table data loaded plus journal bytes replayed */
+  readonly bytesDone: number;
+  /** snapshot table data plus the planned segments (known from the plan) */
+  readonly bytesTotal: number;
   /** commit LSN (`X/Y`) of the last applied transaction, or the snapshot's LSN */
   readonly restoredLsn?: string;
   /** commit time (ISO µs) of the last applied transaction, or the snapshot's time */
   readonly restoredTime?: string;
+  /** bytes per second since the restore started */
+  readonly bytesPerSecond?: number;
+  /** seconds left at the observed rate */
+  readonly etaSeconds?: number;
 }
 
 export interface RestoreJobError {
@@ -47,6 +69,10 @@ export interface RestoreJobView {
   readonly state: RestoreState;
   readonly progress: RestoreProgress;
   readonly error?: RestoreJobError;
+  /** while queued: 1 for the next to start */
+  readonly queuePosition?: number;
+  /** the Idempotency-Key the restore was created with */
+  readonly idempotencyKey?: string;
   /** ISO-8601 */
   readonly createdAt: string;
   readonly startedAt?: string;
@@ -77,6 +103,8 @@ export const INITIAL_PROGRESS: RestoreProgress = {
   changesApplied: 0,
   segmentsRead: 0,
   segmentsTotal: 0,
+  bytesDone: 0,
+  bytesTotal: 0,
 };
 
 /** The job in its new state; throws CONFLICT for a transition the lifecycle does not have. */
@@ -92,18 +120,43 @@ export function transition(
     });
   }
   const now = at.toISOString();
+  const { queuePosition: _position, ...rest } = job;
   const next: RestoreJobView = {
-    ...job,
+    ...rest,
     state: to,
     ...(to === 'running' ? { startedAt: now } : {}),
     ...(isTerminal(to) ? { finishedAt: now } : {}),
     ...(error ? { error } : {}),
   };
-  if (to === 'succeeded') return { ...next, progress: { ...next.progress, phase: 'done' } };
+  if (to === 'succeeded') {
+    const { etaSeconds: _eta, ...progress } = next.progress;
+    return { ...next, progress: { ...progress, phase: 'done', bytesDone: progress.bytesTotal } };
+  }
+  if (isTerminal(to)) {
+    const { etaSeconds: _eta, ...progress } = next.progress;
+    return { ...next, progress };
+  }
   return next;
 }
 
 export function withProgress(job: RestoreJobView, patch: Partial<RestoreProgress>): RestoreJobView {
   if (isTerminal(job.state)) return job;
   return { ...job, progress: { ...job.progress, ...patch } };
+}
+
+/**
+ * The job with its observed rate and the time left at that rate (bytes done since it
+ * started, over the bytes of the plan). A running job only, once something was done.
+ */
+export function withEstimate(job: RestoreJobView, now: Date): RestoreJobView {
+  if (job.state !== 'running' || job.startedAt === undefined) return job;
+  const p = job.progress;
+  const elapsed = (now.getTime() - Date.parse(job.startedAt)) / 1000;
+  if (!(elapsed > 0) || p.bytesDone <= 0) return job;
+  const rate = p.bytesDone / elapsed;
+  const left = Math.max(0, p.bytesTotal - p.bytesDone);
+  return {
+    ...job,
+    progress: { ...p, bytesPerSecond: Math.round(rate), etaSeconds: Math.ceil(left / rate) },
+  };
 }

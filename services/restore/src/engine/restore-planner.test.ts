@@ -2,7 +2,7 @@ import { formatLsn, isTidemarkError, parseLsn, segmentKey, type TipDocument } fr
 import { describe, expect, it } from 'vitest';
 import { planRestore } from './restore-planner.js';
 import { checkTargetInWindow, restoreWindow, type SnapshotInfo } from './restore-window.js';
-import { manifest } from './testing/manifest-fixture.js';
+import { column, manifest, table } from './testing/manifest-fixture.js';
 
 const HOUR = 3_600_000_000n;
 const T0 = 1_714_557_600_000_000n; // 2024-05-01T10:00:00Z
@@ -124,6 +124,61 @@ describe('planRestore', () => {
       'TARGET_AFTER_WINDOW',
     );
     expect(codeOf(() => planRestore({ ...base, target: { kind: 'lsn', lsn: 0x3f00n } }))).toBeUndefined();
+  });
+
+  it('plans an xid target from the oldest usable snapshot up to the tip, stopping at the transaction', () => {
+    const S2 = snap('0/2800', T0 + HOUR + 30n * 60_000_000n);
+    const plan = planRestore({
+      ...base,
+      snapshots: [S1, S2],
+      target: { kind: 'xid', xid: 7411, inclusive: false },
+    });
+    // the transaction may have committed anywhere in the window: start from the oldest snapshot
+    expect(plan.snapshot).toBe(S1);
+    expect(plan.segmentKeys).toEqual(keys);
+    expect(plan.stopRule).toEqual({ kind: 'lsn', lsn: 0x3f00n });
+    expect(plan.transactionStop).toEqual({ xid: 7411, inclusive: false });
+    expect(plan.restorePoint).toBeNull();
+  });
+
+  it('plans a restore point target as the LSN of its transaction', () => {
+    const restorePoint = { name: 'rp', commitLsn: 0x2100n, commitTime: T0 + HOUR, xid: 9 };
+    const plan = planRestore({ ...base, target: { kind: 'restorePoint', name: 'rp' }, restorePoint });
+    expect(plan.segmentKeys).toEqual(keys.slice(0, 2));
+    expect(plan.stopRule).toEqual({ kind: 'lsn', lsn: 0x2100n });
+    expect(plan.restorePoint).toBe(restorePoint);
+    expect(plan.transactionStop).toBeNull();
+    const early = { ...restorePoint, commitLsn: 0xf00n };
+    expect(
+      codeOf(() =>
+        planRestore({ ...base, target: { kind: 'restorePoint', name: 'rp' }, restorePoint: early }),
+      ),
+    ).toBe('TARGET_BEFORE_WINDOW');
+    expect(() => planRestore({ ...base, target: { kind: 'restorePoint', name: 'rp' } })).toThrow(
+      /must be resolved/,
+    );
+  });
+
+  it('knows the bytes it will read: snapshot table data plus the listed segment sizes', () => {
+    const withData: SnapshotInfo = {
+      ...S1,
+      tables: [
+        table('public', 'a', [column('x')], { dataKey: 'k', bytes: 700 }),
+        table('public', 'b', [column('x')]),
+      ],
+    };
+    const sizes = new Map(keys.map((k, i) => [k, 1000 * (i + 1)]));
+    const plan = planRestore({
+      ...base,
+      snapshots: [withData],
+      segmentSizes: sizes,
+      target: { kind: 'latest' },
+    });
+    expect(plan.segmentSizes).toEqual([1000, 2000, 3000]);
+    expect(plan.totalBytes).toBe(700 + 6000);
+    const partial = planRestore({ ...base, target: { kind: 'lsn', lsn: 0x2100n } });
+    expect(partial.segmentSizes).toEqual([0, 0]);
+    expect(partial.totalBytes).toBe(0);
   });
 
   it('plans no segments before the first one is written', () => {

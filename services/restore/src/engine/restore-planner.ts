@@ -24,11 +24,28 @@ export interface RestorePlan {
   readonly chainAnchor: string | null;
   /** segments to read, in chain order */
   readonly segmentKeys: readonly string[];
+  /** size in bytes of each segment of `segmentKeys` (0 where the listing did not say) */
+  readonly segmentSizes: readonly number[];
+  /** bytes of table data in the snapshot plus bytes of the segments: what a restore reads */
+  readonly totalBytes: number;
   /** the tip's segment and hash when the plan reads up to it: the last link is checked against the tip */
   readonly tip: { readonly segmentKey: string; readonly sha256: string } | null;
   readonly target: RestoreTarget;
+  /** where the replay ends at the latest (for an xid target: the tip) */
   readonly stopRule: StopRule;
+  /** for an xid target: the transaction that ends the replay, found while replaying */
+  readonly transactionStop: { readonly xid: number; readonly inclusive: boolean } | null;
+  /** for a restore point target: the restore point as the journal has it */
+  readonly restorePoint: ResolvedRestorePoint | null;
   readonly window: RestoreWindow;
+}
+
+/** A named restore point found in the journal: the transaction that carries its message. */
+export interface ResolvedRestorePoint {
+  readonly name: string;
+  readonly commitLsn: Lsn;
+  readonly commitTime: bigint;
+  readonly xid: number;
 }
 
 export interface PlanInput {
@@ -37,35 +54,50 @@ export interface PlanInput {
   readonly tip: TipDocument | null;
   /** segment keys up to the tip, as listed (any order) */
   readonly segmentKeys: readonly string[];
+  /** sizes of the listed segments, by key, when the listing gave them */
+  readonly segmentSizes?: ReadonlyMap<string, number>;
   readonly target: RestoreTarget;
+  /** required for a restorePoint target: where the journal has it (JournalCatalog.findRestorePoint) */
+  readonly restorePoint?: ResolvedRestorePoint;
 }
 
 export function planRestore(input: PlanInput): RestorePlan {
   const { source, tip, target } = input;
   const window = restoreWindow(input.snapshots, tip);
-  checkTargetInWindow(source, window, target);
+  let restorePoint: ResolvedRestorePoint | null = null;
+  if (target.kind === 'restorePoint') {
+    if (!input.restorePoint || input.restorePoint.name !== target.name)
+      throw new Error(`unreachable: restore point ${target.name} must be resolved before planning`);
+    restorePoint = input.restorePoint;
+  }
+  // a restore point is an LSN target once resolved: the same window check, snapshot and stop
+  const position: RestoreTarget = restorePoint ? { kind: 'lsn', lsn: restorePoint.commitLsn } : target;
+  checkTargetInWindow(source, window, position);
   if (!window) throw new Error('unreachable: checkTargetInWindow accepts no missing window');
 
-  // newest usable snapshot at or before the target
+  // newest usable snapshot at or before the target; an xid may have committed anywhere
+  // in the window, so its restore starts from the oldest
   const candidates = window.snapshots.filter((s) =>
-    target.kind === 'time'
-      ? BigInt(s.snapshotTime) <= target.micros
-      : target.kind === 'lsn'
-        ? parseLsn(s.lsn) <= target.lsn
+    position.kind === 'time'
+      ? BigInt(s.snapshotTime) <= position.micros
+      : position.kind === 'lsn'
+        ? parseLsn(s.lsn) <= position.lsn
         : true,
   );
-  const snapshot = candidates[candidates.length - 1];
+  const snapshot = position.kind === 'xid' ? candidates[0] : candidates[candidates.length - 1];
   if (!snapshot) throw new Error('unreachable: the window check guarantees a snapshot');
   const snapshotLsn = parseLsn(snapshot.lsn);
 
   const stopRule: StopRule =
-    target.kind === 'time'
-      ? { kind: 'time', micros: target.micros }
-      : target.kind === 'lsn'
-        ? { kind: 'lsn', lsn: target.lsn }
+    position.kind === 'time'
+      ? { kind: 'time', micros: position.micros }
+      : position.kind === 'lsn'
+        ? { kind: 'lsn', lsn: position.lsn }
         : { kind: 'lsn', lsn: window.latestLsn };
 
   const segmentKeys = tip ? selectSegments(source, input.segmentKeys, tip, snapshotLsn, stopRule) : [];
+  const segmentSizes = segmentKeys.map((k) => input.segmentSizes?.get(k) ?? 0);
+  const snapshotBytes = snapshotDataBytes({ snapshot });
   const isChainStart = !tip || parseLsn(tip.snapshotLsn) === snapshotLsn;
   const last = segmentKeys[segmentKeys.length - 1];
   return {
@@ -74,11 +106,20 @@ export function planRestore(input: PlanInput): RestorePlan {
     snapshotLsn,
     chainAnchor: isChainStart ? snapshot.sha256 : null,
     segmentKeys,
+    segmentSizes,
+    totalBytes: snapshotBytes + segmentSizes.reduce((a, b) => a + b, 0),
     tip: tip && last === tip.segmentKey ? { segmentKey: tip.segmentKey, sha256: tip.sha256 } : null,
     target,
     stopRule,
+    transactionStop: target.kind === 'xid' ? { xid: target.xid, inclusive: target.inclusive } : null,
+    restorePoint,
     window,
   };
+}
+
+/** Bytes of table data in the plan's snapshot. */
+export function snapshotDataBytes(plan: Pick<RestorePlan, 'snapshot'>): number {
+  return plan.snapshot.tables.reduce((sum, t) => sum + (t.dataKey === null ? 0 : t.bytes), 0);
 }
 
 /**

@@ -1,14 +1,14 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { isTidemarkError, TidemarkError } from '@tidemark/shared';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { initChecksums, isTidemarkError, TidemarkError } from '@tidemark/shared';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from './engine-logger.js';
 import { JournalCatalog } from './journal-catalog.js';
 import type { ExecuteRestoreInput, RestoreExecutor, RestoreOutcome } from './restore-executor.js';
-import type { RestoreJobView } from './restore-job.js';
+import type { RestoreJobView, RestoreRequest } from './restore-job.js';
 import { RestoreRunner, type RestoreRunnerOptions } from './restore-runner.js';
-import { writeSnapshot } from './testing/journal-fixture.js';
+import { relationOf, TxBuilder, writeSegments, writeSnapshot } from './testing/journal-fixture.js';
 import { MemoryObjectStore } from './testing/memory-object-store.js';
 
 const T0 = 1_714_557_600_000_000n;
@@ -73,6 +73,10 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   }
   return undefined;
 }
+
+beforeAll(async () => {
+  await initChecksums();
+});
 
 beforeEach(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'tidemark-runner-'));
@@ -202,5 +206,268 @@ describe('RestoreRunner lifecycle', () => {
     await r2.close();
     for (const f of await readdir(dir))
       expect(await readFile(path.join(dir, f), 'utf8')).not.toContain('s3cret');
+  });
+});
+
+describe('RestoreRunner queue', () => {
+  it('runs at most maxConcurrent at once; the others wait with their queue position', async () => {
+    const r = runner({ maxConcurrent: 2 });
+    const urls = ['a', 'b', 'c', 'd'].map((d) => `postgresql://me:s3cret@db.example:5432/q_${d}`);
+    const jobs = [];
+    for (const url of urls)
+      jobs.push(await r.submit({ source: 'app', target: { latest: true }, into: { url } }));
+    const [a, b, c, d] = jobs.map((j) => j.id) as [string, string, string, string];
+    await until(() => fake.started.length === 2);
+    expect(fake.started.map((s) => s.id)).toEqual([a, b]);
+    expect(r.get(c)).toMatchObject({ state: 'queued', queuePosition: 1 });
+    expect(r.get(d)).toMatchObject({ state: 'queued', queuePosition: 2 });
+    expect(r.get(a).queuePosition).toBeUndefined();
+    expect(r.list().find((j) => j.id === d)?.queuePosition).toBe(2);
+    fake.finish(a);
+    await until(() => r.get(c).state === 'running');
+    expect(r.get(d)).toMatchObject({ state: 'queued', queuePosition: 1 });
+    expect(r.get(c).queuePosition).toBeUndefined();
+    // cancelling a queued job moves the ones behind it up, and it never runs
+    const e = await r.submit({
+      source: 'app',
+      target: { latest: true },
+      into: { url: 'postgresql://me:s3cret@db.example:5432/q_e' },
+    });
+    expect(r.get(e.id).queuePosition).toBe(2);
+    expect((await r.cancel(d)).state).toBe('cancelled');
+    expect(r.get(e.id).queuePosition).toBe(1);
+    fake.finish(b);
+    fake.finish(c);
+    await until(() => r.get(e.id).state === 'running');
+    expect(fake.started.map((s) => s.id)).toEqual([a, b, c, e.id]);
+  });
+
+  it('tells watchers about every change, the queue position included, until they stop watching', async () => {
+    const r = runner();
+    const a = await r.submit({ source: 'app', target: { latest: true }, into: { url: URL_A } });
+    const b = await r.submit({ source: 'app', target: { latest: true }, into: { url: URL_B } });
+    const c = await r.submit({
+      source: 'app',
+      target: { latest: true },
+      into: { url: 'postgresql://me:s3cret@db.example:5432/restored_c' },
+    });
+    const seenA: RestoreJobView[] = [];
+    const seenB: RestoreJobView[] = [];
+    const seenC: RestoreJobView[] = [];
+    const stopA = r.watch(a.id, (j) => seenA.push(j));
+    r.watch(b.id, (j) => seenB.push(j));
+    r.watch(c.id, (j) => seenC.push(j));
+    await until(() => fake.started.length === 1);
+    fake.started[0]!.onProgress({ phase: 'replaying', transactionsApplied: 7 });
+    fake.finish(a.id);
+    await until(() => seenB.some((j) => j.state === 'running'));
+    expect(seenA.at(-1)).toMatchObject({ state: 'succeeded', progress: { phase: 'done' } });
+    expect(seenA.some((j) => j.progress.transactionsApplied === 7)).toBe(true);
+    const count = seenA.length;
+    stopA();
+    // c moved up from 2 to 1 when b started
+    expect(seenC.at(-1)).toMatchObject({ state: 'queued', queuePosition: 1 });
+    await r.cancel(b.id);
+    expect(seenA).toHaveLength(count);
+    expect(() => r.watch('r_nope', () => {})).toThrow(/no restore/);
+  });
+
+  it('shows the observed rate and the time left while running', async () => {
+    const r = runner();
+    const a = await r.submit({ source: 'app', target: { latest: true }, into: { url: URL_A } });
+    await until(() => fake.started.length === 1);
+    await new Promise((res) => setTimeout(res, 20));
+    fake.started[0]!.onProgress({ phase: 'replaying', bytesDone: 1000, bytesTotal: 4000 });
+    const view = r.get(a.id).progress;
+    expect(view.bytesPerSecond).toBeGreaterThan(0);
+    // 3000 bytes left at the rate that did 1000
+    expect(view.etaSeconds).toBeGreaterThanOrEqual(Math.floor((3000 / view.bytesPerSecond!) * 0.9));
+    fake.finish(a.id);
+    await until(() => r.get(a.id).state === 'succeeded');
+    expect(r.get(a.id).progress).toMatchObject({ bytesDone: 4000, bytesTotal: 4000 });
+    expect(r.get(a.id).progress.etaSeconds).toBeUndefined();
+  });
+});
+
+describe('RestoreRunner cancel', () => {
+  it('answers the view of a restore still stopping after cancelWaitMs, then it ends cancelled', async () => {
+    let stop = (): void => {};
+    const slow: RestoreExecutor = (input) =>
+      new Promise((_, reject) => {
+        input.signal.addEventListener('abort', () => {
+          stop = () => reject(input.signal.reason);
+        });
+      });
+    const r = runner({ execute: slow, cancelWaitMs: 30 });
+    const a = await r.submit({ source: 'app', target: { latest: true }, into: { url: URL_A } });
+    await until(() => r.get(a.id).state === 'running');
+    const view = await r.cancel(a.id);
+    expect(view).toMatchObject({ state: 'running', progress: { phase: 'cancelling' } });
+    // a second cancel while it stops is fine
+    expect((await r.cancel(a.id)).state).toBe('running');
+    stop();
+    await until(() => r.get(a.id).state === 'cancelled');
+    expect(r.get(a.id).error).toMatchObject({ code: 'CANCELLED' });
+  });
+
+  it('keeps the message of the executor, which says what it cleaned up', async () => {
+    const cleaning: RestoreExecutor = (input) =>
+      new Promise((_, reject) => {
+        input.signal.addEventListener('abort', () => {
+          const reason = input.signal.reason as TidemarkError;
+          reject(new TidemarkError('CANCELLED', `${reason.message}; database x was dropped`));
+        });
+      });
+    const r = runner({ execute: cleaning });
+    const a = await r.submit({ source: 'app', target: { latest: true }, into: { url: URL_A } });
+    await until(() => r.get(a.id).state === 'running');
+    const done = await r.cancel(a.id);
+    expect(done.state).toBe('cancelled');
+    expect(done.error?.message).toBe(`restore ${a.id} was cancelled; database x was dropped`);
+  });
+});
+
+describe('RestoreRunner idempotency keys', () => {
+  const req = (over: Partial<RestoreRequest> = {}): RestoreRequest => ({
+    source: 'app',
+    target: { time: '2024-05-01T10:00:00Z' },
+    into: { url: URL_A },
+    ...over,
+  });
+
+  it('answers the same restore for the same key and request, CONFLICT for another request', async () => {
+    const r = runner();
+    const first = await r.submitIdempotent(req(), 'key-1');
+    expect(first.replayed).toBe(false);
+    expect(first.job.idempotencyKey).toBe('key-1');
+    const again = await r.submitIdempotent(req(), 'key-1');
+    expect(again).toMatchObject({ replayed: true, job: { id: first.job.id } });
+    // the same instant written another way, and another password, are the same request
+    const same = await r.submitIdempotent(
+      req({
+        target: { time: '2024-05-01T12:00:00+02:00' },
+        into: { url: 'postgresql://me:other@db.example:5432/restored_a' },
+      }),
+      'key-1',
+    );
+    expect(same.job.id).toBe(first.job.id);
+    expect(await codeOf(r.submitIdempotent(req({ target: { latest: true } }), 'key-1'))).toBe('CONFLICT');
+    expect(await codeOf(r.submitIdempotent(req({ into: { url: URL_B } }), 'key-1'))).toBe('CONFLICT');
+    expect(r.list()).toHaveLength(1);
+    // another key is another restore (which conflicts on the database while the first runs)
+    expect(await codeOf(r.submitIdempotent(req(), 'key-2'))).toBe('CONFLICT');
+    expect((await r.submitIdempotent(req({ into: { url: URL_B } }), 'key-2')).replayed).toBe(false);
+  });
+
+  it('refuses a malformed key, and a request that fails does not use up its key', async () => {
+    const r = runner();
+    expect(await codeOf(r.submitIdempotent(req(), 'has space'))).toBe('BAD_REQUEST');
+    expect(await codeOf(r.submitIdempotent(req(), ''))).toBe('BAD_REQUEST');
+    expect(await codeOf(r.submitIdempotent(req(), 'k'.repeat(256)))).toBe('BAD_REQUEST');
+    expect(await codeOf(r.submitIdempotent(req({ source: 'nope' }), 'key-3'))).toBe('UNKNOWN_SOURCE');
+    expect((await r.submitIdempotent(req(), 'key-3')).replayed).toBe(false);
+  });
+
+  it('creates one restore for concurrent requests with the same key', async () => {
+    const r = runner();
+    const results = await Promise.all([1, 2, 3].map(() => r.submitIdempotent(req(), 'key-4')));
+    expect(new Set(results.map((x) => x.job.id)).size).toBe(1);
+    expect(results.filter((x) => !x.replayed)).toHaveLength(1);
+    expect(r.list()).toHaveLength(1);
+  });
+
+  it('keeps keys across a restart, without the password', async () => {
+    const r1 = runner();
+    const first = await r1.submitIdempotent(req(), 'key-5');
+    await until(() => r1.get(first.job.id).state === 'running');
+    fake.finish(first.job.id);
+    await until(() => r1.get(first.job.id).state === 'succeeded');
+    await r1.close();
+    const r2 = runner();
+    const again = await r2.submitIdempotent(req(), 'key-5');
+    expect(again).toMatchObject({ replayed: true, job: { id: first.job.id, state: 'succeeded' } });
+    expect(await codeOf(r2.submitIdempotent(req({ target: { latest: true } }), 'key-5'))).toBe('CONFLICT');
+    const file = await readFile(path.join(dir, `${first.job.id}.json`), 'utf8');
+    expect(JSON.parse(file)).toMatchObject({ idempotencyKey: 'key-5', requestSha256: expect.any(String) });
+    expect(file).not.toContain('s3cret');
+    expect(r2.get(first.job.id)).not.toHaveProperty('requestSha256');
+  });
+});
+
+describe('RestoreRunner.plan (dry run)', () => {
+  it('answers the plan and creates nothing', async () => {
+    const mem = new MemoryObjectStore();
+    const snap = await writeSnapshot(mem, {
+      source: 'app',
+      lsn: 0x1000n,
+      snapshotTime: T0,
+      tables: [
+        {
+          schema: 'public',
+          table: 't',
+          columns: [{ name: 'id', type: 'integer' }],
+          data: [['1'], ['2']],
+        },
+      ],
+    });
+    const b = new TxBuilder('app', 0x1000n, T0);
+    const rel = relationOf(1, 'public', 't', [['id', true]]);
+    const txs = [1, 2, 3, 4].map((i) =>
+      b.tx([rel], [{ op: 'insert', rel: 0, new: { values: [String(i)] } }]),
+    );
+    const segs = await writeSegments(mem, {
+      source: 'app',
+      snapshotLsn: 0x1000n,
+      prevSha256: snap.sha256,
+      groups: [txs.slice(0, 2), txs.slice(2)],
+    });
+    const r = runner({ store: mem, catalog: new JournalCatalog(mem), estimateBytesPerSecond: 100 });
+    const plan = await r.plan({ source: 'app', target: { latest: true }, into: { url: URL_A } });
+    const segmentBytes = segs.reduce((n, s) => n + s.bytes.byteLength, 0);
+    expect(plan).toMatchObject({
+      dryRun: true,
+      source: 'app',
+      target: { latest: true },
+      into: { url: 'postgresql://me:***@db.example:5432/restored_a', database: 'restored_a' },
+      snapshotLsn: '0/1000',
+      snapshotTables: 1,
+      snapshotBytes: 4,
+      segments: 2,
+      segmentBytes,
+      firstSegment: segs[0]!.key,
+      lastSegment: segs[1]!.key,
+      totalBytes: 4 + segmentBytes,
+      stopRule: { lsn: '0/1400' },
+      estimatedSeconds: Math.ceil((4 + segmentBytes) / 100),
+      bytesPerSecond: 100,
+    });
+    const xid = await r.plan({
+      source: 'app',
+      target: { xid: 1002, inclusive: false },
+      into: { url: URL_A },
+    });
+    expect(xid).toMatchObject({ transaction: { xid: 1002, inclusive: false }, segments: 2 });
+    expect(xid.notes[0]).toMatch(/transaction 1002 is looked for while replaying/);
+    expect(r.list()).toEqual([]);
+    expect(fake.started).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
+    expect(
+      await codeOf(r.plan({ source: 'app', target: { restorePoint: 'none' }, into: { url: URL_A } })),
+    ).toBe('TARGET_AFTER_WINDOW');
+  });
+
+  it('refuses an unknown restore point at submit, and takes an xid (found while replaying)', async () => {
+    const r = runner();
+    expect(
+      await codeOf(r.submit({ source: 'app', target: { restorePoint: 'nope' }, into: { url: URL_A } })),
+    ).toBe('TARGET_AFTER_WINDOW');
+    const job = await r.submit({
+      source: 'app',
+      target: { xid: '77', inclusive: false },
+      into: { url: URL_A },
+    });
+    expect(job.target).toEqual({ xid: 77, inclusive: false });
+    await until(() => fake.started.length === 1);
+    expect(fake.started[0]?.target).toEqual({ kind: 'xid', xid: 77, inclusive: false });
   });
 });

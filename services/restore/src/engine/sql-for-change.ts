@@ -5,6 +5,11 @@ import { displayName, qualifiedName, quoteIdent } from './sql-ident.js';
 /**
  * SQL for one journaled change. Pure.
  *
+ * Each builder takes a `Bind` that decides how a value gets into the text: by default as
+ * `$n` with the value in `values` (prepared statements, one round trip each), or inlined
+ * with `sqlLiteral` (statements batched into one multi-statement query, see
+ * statement-pipeline.ts). Both produce the same statement shape.
+ *
  * Parameters travel as untyped text (node-postgres sends strings with type oid 0) and
  * PostgreSQL infers each one's type from where it stands: an INSERT column, a SET target,
  * or `key = $n` (an operator with one unknown side takes the other side's type). That is
@@ -27,19 +32,42 @@ export interface Statement {
 export interface TargetTableInfo {
   readonly kind: 'table' | 'partitioned';
   readonly primaryKey: readonly string[] | null;
+  /** tableKey of the top of the partition tree the table is in; absent when it is in none */
+  readonly partitionRoot?: string;
 }
 
 export type DmlChange = Extract<Change, { op: 'insert' | 'update' | 'delete' }>;
 
-export function insertSql(rel: RelationInfo, tuple: TupleData): Statement {
-  if (tuple.unchanged && tuple.unchanged.length > 0) throw bad(rel, 'an insert with unchanged TOAST values');
-  const cols = rel.columns.map((c) => quoteIdent(c.name));
-  const params = cols.map((_, i) => `$${i + 1}`);
+/** Puts one value into statement text: `$n` or an inlined literal. */
+export type Bind = (value: string | null) => string;
+
+function binder(inline: Bind | undefined): { bind: Bind; values: (string | null)[] } {
+  const values: (string | null)[] = [];
+  if (inline) return { bind: inline, values };
   return {
-    text: `INSERT INTO ${qualifiedName(rel.schema, rel.table)} (${cols.join(', ')}) VALUES (${params.join(', ')})`,
-    values: padValues(rel, tuple),
+    values,
+    bind: (v) => {
+      values.push(v);
+      return `$${values.length}`;
+    },
+  };
+}
+
+export function insertSql(rel: RelationInfo, tuple: TupleData, inline?: Bind): Statement {
+  const { bind, values } = binder(inline);
+  const cols = rel.columns.map((c) => quoteIdent(c.name));
+  const row = insertValues(rel, tuple).map(bind);
+  return {
+    text: `INSERT INTO ${qualifiedName(rel.schema, rel.table)} (${cols.join(', ')}) VALUES (${row.join(', ')})`,
+    values,
     describe: `insert into ${displayName(rel.schema, rel.table)}`,
   };
+}
+
+/** The values of an inserted row, one per column; throws when the row cannot be an insert. */
+export function insertValues(rel: RelationInfo, tuple: TupleData): (string | null)[] {
+  if (tuple.unchanged && tuple.unchanged.length > 0) throw bad(rel, 'an insert with unchanged TOAST values');
+  return padValues(rel, tuple);
 }
 
 /** `COPY "s"."t" ("a", "b") FROM STDIN` for a run of inserts with the relation's columns. */
@@ -57,13 +85,11 @@ export function updateSql(
   rel: RelationInfo,
   change: Extract<Change, { op: 'update' }>,
   target: TargetTableInfo | undefined,
+  inline?: Bind,
 ): Statement {
   const unchanged = new Set(change.new.unchanged ?? []);
-  const values: (string | null)[] = [];
-  const param = (v: string | null | undefined): string => {
-    values.push(v ?? null);
-    return `$${values.length}`;
-  };
+  const { bind, values } = binder(inline);
+  const param = (v: string | null | undefined): string => bind(v ?? null);
   // Unchanged TOAST values are left out of SET: the row keeps what it has.
   const sets: string[] = [];
   rel.columns.forEach((c, i) => {
@@ -83,12 +109,10 @@ export function deleteSql(
   rel: RelationInfo,
   change: Extract<Change, { op: 'delete' }>,
   target: TargetTableInfo | undefined,
+  inline?: Bind,
 ): Statement {
-  const values: (string | null)[] = [];
-  const param = (v: string | null | undefined): string => {
-    values.push(v ?? null);
-    return `$${values.length}`;
-  };
+  const { bind, values } = binder(inline);
+  const param = (v: string | null | undefined): string => bind(v ?? null);
   const where = rowMatch(rel, change.old, change.oldKind, undefined, target, param);
   return {
     text: `DELETE FROM ${qualifiedName(rel.schema, rel.table)} WHERE ${where}`,

@@ -30,3 +30,18 @@ export function quoteLiteral(text: string): string {
   if (text.includes('\u0000')) throw new RangeError('an SQL literal cannot contain NUL');
   return `'${text.replace(/'/g, "''")}'`;
 }
+
+/**
+ * A value as an untyped SQL literal, for statements sent with the values inlined: `NULL`,
+ * `'text'`, or `E'text'` when it holds a backslash. A plain literal without backslashes
+ * and an E'' literal with every backslash doubled mean the same under either setting of
+ * standard_conforming_strings, so nothing depends on the session's setting. Untyped, the
+ * literal takes its type from where it stands, like an untyped parameter does.
+ */
+export function sqlLiteral(value: string | null): string {
+  if (value === null) return 'NULL';
+  if (value.includes('\u0000')) throw new RangeError('an SQL literal cannot contain NUL');
+  const quoted = value.includes("'") ? value.replace(/'/g, "''") : value;
+  if (!value.includes('\\')) return `'${quoted}'`;
+  return `E'${quoted.replace(/\\/g, '\\\\')}'`;
+}

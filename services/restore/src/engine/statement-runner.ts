@@ -4,9 +4,11 @@ import type { Statement } from './sql-for-change.js';
 
 /**
  * Runs statements as named prepared statements (parsed and planned once per shape and
- * connection) and checks that updates and deletes found their row: a missing row means
- * the journal does not continue the snapshot's state, and carrying on would restore
- * something the source never was.
+ * connection), one round trip each, and checks that updates and deletes found their row:
+ * a missing row means the journal does not continue the snapshot's state, and carrying on
+ * would restore something the source never was. Replay itself batches (see
+ * change-applier.ts); this is the slow, exact path that names the change a failed batch
+ * stumbled on.
  */
 export class StatementRunner {
   private readonly names = new Map<string, string>();

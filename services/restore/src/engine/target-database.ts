@@ -1,6 +1,6 @@
 import { redactUrl, TidemarkError, textFormatStartupOptions } from '@tidemark/shared';
 import pg from 'pg';
-import { quoteIdent } from './sql-ident.js';
+import { qualifiedName, quoteIdent } from './sql-ident.js';
 
 /**
  * The database a restore writes into: where it is, how we connect, and the promise that it
@@ -96,8 +96,17 @@ export function classifyConnectError(err: unknown, target: TargetLocation, datab
  * is UTF-8). An existing database must hold no table, view or sequence outside the system
  * schemas (extension-owned ones excepted): a restore builds the whole database, and
  * mixing it with existing data would make the result not the source's state.
+ *
+ * What it answers is what `cleanTarget` needs to undo the restore: whether the database
+ * was created, else which schemas were there before.
  */
-export async function prepareTargetDatabase(target: TargetLocation): Promise<{ created: boolean }> {
+export interface PreparedTarget {
+  readonly created: boolean;
+  /** schemas of an existing database before the restore (empty when created) */
+  readonly existingSchemas: readonly string[];
+}
+
+export async function prepareTargetDatabase(target: TargetLocation): Promise<PreparedTarget> {
   let created = false;
   let client: pg.Client;
   try {
@@ -109,11 +118,55 @@ export async function prepareTargetDatabase(target: TargetLocation): Promise<{ c
     client = await connectTarget(target);
   }
   try {
-    if (!created) await assertEmpty(client, target);
+    if (created) return { created, existingSchemas: [] };
+    await assertEmpty(client, target);
+    const { rows } = await client.query<{ n: string }>('SELECT nspname AS n FROM pg_namespace ORDER BY 1');
+    return { created, existingSchemas: rows.map((r) => r.n) };
   } finally {
     await client.end().catch(() => {});
   }
-  return { created };
+}
+
+/**
+ * Undoes a restore that will not finish (it was cancelled, or its target does not exist):
+ * a database the restore created is dropped; in a database that existed (empty) before,
+ * the tables the restore created are dropped, with the schemas it created and its
+ * progress table. Objects that were there before are not touched. Answers what it did.
+ */
+export async function cleanTarget(
+  target: TargetLocation,
+  prepared: PreparedTarget,
+  tables: readonly { readonly schema: string; readonly table: string }[],
+): Promise<string> {
+  if (prepared.created) {
+    const admin = await connectTarget(target, 'postgres');
+    try {
+      const { rows } = await admin.query<{ v: string }>('SHOW server_version_num');
+      // FORCE (PostgreSQL 13+) ends sessions a client of ours might not have closed yet
+      const force = Number(rows[0]?.v ?? 0) >= 130000 ? ' WITH (FORCE)' : '';
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(target.database)}${force}`);
+    } finally {
+      await admin.end().catch(() => {});
+    }
+    return `database ${target.database}, which the restore had created, was dropped`;
+  }
+  const before = new Set(prepared.existingSchemas);
+  const statements = tables.map((t) => `DROP TABLE IF EXISTS ${qualifiedName(t.schema, t.table)} CASCADE`);
+  statements.push('DROP TABLE IF EXISTS _tidemark.restore_progress');
+  const created = [...new Set([...tables.map((t) => t.schema), '_tidemark'])].filter((s) => !before.has(s));
+  for (const schema of created) statements.push(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+  const client = await connectTarget(target);
+  try {
+    await client.query('BEGIN');
+    for (const sql of statements) await client.query(sql);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return `the tables and schemas the restore had created in database ${target.database} were dropped`;
 }
 
 async function createDatabase(target: TargetLocation): Promise<void> {

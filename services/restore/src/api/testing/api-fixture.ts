@@ -3,7 +3,13 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { ApiToken, SourceSummary } from '../api-ports.js';
 import { buildApi } from '../build-api.js';
-import { InMemoryHealth, InMemoryRestores, InMemorySources, InMemoryVerify } from './in-memory-ports.js';
+import {
+  InMemoryHealth,
+  InMemoryRestorePoints,
+  InMemoryRestores,
+  InMemorySources,
+  InMemoryVerify,
+} from './in-memory-ports.js';
 
 export const TOKENS = {
   restore: 'tmk_restore_5f2b8c1e9a7d4e3f',
@@ -29,6 +35,7 @@ export interface ApiFixture {
   app: FastifyInstance;
   sources: InMemorySources;
   restores: InMemoryRestores;
+  restorePoints: InMemoryRestorePoints;
   verify: InMemoryVerify;
   health: InMemoryHealth;
   registry: Registry;
@@ -41,10 +48,12 @@ export interface ApiFixture {
  * stream (pass `(stream) => pino({ level: 'trace' }, stream)`); without it, no logs.
  */
 export async function apiFixture(
-  options: { logger?: (destination: Writable) => FastifyBaseLogger } = {},
+  options: { logger?: (destination: Writable) => FastifyBaseLogger; eventsMinIntervalMs?: number } = {},
 ): Promise<ApiFixture> {
   const sources = new InMemorySources([MAIN_SOURCE]);
   const restores = new InMemoryRestores(sources);
+  const restorePoints = new InMemoryRestorePoints(sources);
+  restorePoints.writable.add('main');
   const verify = new InMemoryVerify();
   verify.reports.set('main', {
     ok: true,
@@ -68,11 +77,15 @@ export async function apiFixture(
     restores,
     verify,
     health,
+    restorePoints,
+    ...(options.eventsMinIntervalMs === undefined
+      ? {}
+      : { eventsMinIntervalMs: options.eventsMinIntervalMs }),
     tokens: API_TOKENS,
     metricsRegistry: registry,
     logger: options.logger ? options.logger(destination) : false,
   });
-  return { app, sources, restores, verify, health, registry, logLines };
+  return { app, sources, restores, restorePoints, verify, health, registry, logLines };
 }
 
 export function bearer(token: string): { authorization: string } {

@@ -1,13 +1,15 @@
 import {
   type Change,
   encodeRecord,
-  encodeSegment,
   formatLsn,
+  type KeyProvider,
   type Lsn,
   type ObjectStore,
   type RelationInfo,
+  type SegmentCompression,
   type SnapshotManifest,
   type SnapshotTable,
+  sealSegment,
   segmentKey,
   sha256Hex,
   snapshotManifestKey,
@@ -123,6 +125,10 @@ export async function writeSegments(
     groups: readonly (readonly TransactionRecord[])[];
     tip?: boolean;
     prevPartitionMicros?: bigint;
+    /** default none: plain segments */
+    compression?: SegmentCompression;
+    /** encrypt each segment under a data key wrapped by this provider */
+    keys?: KeyProvider;
   },
 ): Promise<WrittenSegment[]> {
   let prev = opts.prevSha256;
@@ -132,16 +138,22 @@ export async function writeSegments(
     const first = txs[0];
     const last = txs[txs.length - 1];
     if (!first || !last) throw new Error('a segment needs at least one record');
-    const encoded = encodeSegment({
-      source: opts.source,
-      prevSha256: prev,
-      createdAt: new Date().toISOString(),
-      records: txs.map((tx) => ({
-        payload: encodeRecord(tx),
-        commitLsn: tx.commitLsn,
-        commitTime: tx.commitTime,
-      })),
-    });
+    const encoded = await sealSegment(
+      {
+        source: opts.source,
+        prevSha256: prev,
+        createdAt: new Date().toISOString(),
+        records: txs.map((tx) => ({
+          payload: encodeRecord(tx),
+          commitLsn: tx.commitLsn,
+          commitTime: tx.commitTime,
+        })),
+      },
+      {
+        ...(opts.compression ? { compression: opts.compression } : {}),
+        ...(opts.keys ? { keys: opts.keys } : {}),
+      },
+    );
     const hour = (first.commitTime / 3_600_000_000n) * 3_600_000_000n;
     partition = hour > partition ? hour : partition;
     const key = segmentKey(opts.source, partition, first.commitLsn, last.commitLsn);
