@@ -60,6 +60,29 @@ describe('tidemark CLI client', () => {
     expect(list.stdout).toMatch(/succeeded\s+done/);
   });
 
+  it('restores to a named restore point', async () => {
+    const created = await setup.tm.api('POST', '/v1/sources/main/restore-points', { name: 'before-deploy' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const source = await connect(setup.cluster.url('source'));
+    await source.query(`DELETE FROM items`);
+    await source.end();
+    await waitUntilRestorable(setup.tm, 'main', new Date().toISOString());
+    const res = await cli(
+      'restore',
+      '--source',
+      'main',
+      '--restore-point',
+      'before-deploy',
+      '--into',
+      setup.cluster.url('from_rp'),
+    );
+    expect(res.code, res.stderr).toBe(0);
+    const restored = await connect(setup.cluster.url('from_rp'));
+    const { rows } = await restored.query('SELECT id FROM items ORDER BY id');
+    await restored.end();
+    expect(rows.map((r) => r.id)).toEqual([1, 2, 3]);
+  });
+
   it('explains what is wrong, with a non-zero exit', async () => {
     const bad = await cli(
       'restore',
@@ -72,7 +95,15 @@ describe('tidemark CLI client', () => {
     );
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--to "yesterday" is not a time/);
-    const badLsn = await cli('restore', '--source', 'main', '--lsn', 'nope', '--into', setup.cluster.url('nope'));
+    const badLsn = await cli(
+      'restore',
+      '--source',
+      'main',
+      '--lsn',
+      'nope',
+      '--into',
+      setup.cluster.url('nope'),
+    );
     expect(badLsn.stderr).toMatch(/target\.lsn/);
     const missing = await cli('restore', '--source', 'main', '--into', setup.cluster.url('nope'));
     expect(missing.code).toBe(1);

@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONFIG_SETTINGS } from '@tidemark/shared';
+import { CONFIG_SETTINGS, renderConfigTable } from '@tidemark/shared';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 
@@ -110,5 +110,10 @@ describe('infra/', () => {
       expect(c.livenessProbe.httpGet.path).toBe('/healthz');
       expect(c.readinessProbe.httpGet.path).toBe('/readyz');
     }
+  });
+
+  it('README: the configuration table is the one the code validates', async () => {
+    const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+    expect(readme).toContain(renderConfigTable().trim());
   });
 });

@@ -1,6 +1,11 @@
 import { KafkaTransactionSink } from '@tidemark/capture';
 import { Journal, type JournalLogger, KafkaJournalConsumer } from '@tidemark/journal';
-import type { ObjectStore, TidemarkConfig, TransactionSink } from '@tidemark/shared';
+import {
+  loadKeyProvider,
+  type ObjectStore,
+  type TidemarkConfig,
+  type TransactionSink,
+} from '@tidemark/shared';
 import type { Registry } from 'prom-client';
 import { JournalMetrics } from './ops/journal-metrics.js';
 import type { ReadinessCheck } from './ops/ops-server.js';
@@ -25,12 +30,15 @@ export async function startArchivePipeline(
   logger: JournalLogger & { child(b: object): JournalLogger },
 ): Promise<ArchivePipeline> {
   const metrics = new JournalMetrics(registry);
+  const keys = await loadKeyProvider(config);
   const openJournal = async (source: string) => {
     const journal = new Journal({
       store,
       source,
       maxSegmentBytes: config.segmentMaxBytes,
       maxSegmentAgeMs: config.segmentMaxAgeMs,
+      compression: config.segmentCompression,
+      ...(keys ? { encryption: { provider: keys } } : {}),
       logger: logger.child({ component: 'journal', source }),
       onDurable: (info) => metrics.onDurable(source, info),
     });

@@ -1,7 +1,14 @@
 import path from 'node:path';
 import { CaptureService } from '@tidemark/capture';
 import { buildRestoreApp } from '@tidemark/restore';
-import { createLogger, formatLsn, initChecksums, redactUrl, type TidemarkConfig } from '@tidemark/shared';
+import {
+  createLogger,
+  formatLsn,
+  initChecksums,
+  loadKeyProvider,
+  redactUrl,
+  type TidemarkConfig,
+} from '@tidemark/shared';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { resolveApiTokens } from './api-tokens.js';
 import { startArchivePipeline } from './archive-pipeline.js';
@@ -31,6 +38,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const store = openObjectStore(config);
+  const keys = await loadKeyProvider(config);
   await registerSource(store, config.sourceName);
   const pipeline = await startArchivePipeline(config, store, registry, logger);
   const capture = new CaptureService({
@@ -58,10 +66,13 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
   const restore = await buildRestoreApp({
     store,
     stateDir: path.join(config.dataDir, 'restores'),
+    ...(keys ? { keys } : {}),
     maxConcurrentRestores: config.maxConcurrentRestores,
     tokens,
     metricsRegistry: registry,
     logger: logger.child({ component: 'api' }),
+    // restore points are written into the source this process captures
+    sourceUrls: { [config.sourceName]: sourceUrl },
     readiness: () => ({
       capture: {
         ok: capture.status.connected,

@@ -1,5 +1,11 @@
 import { Journal, KafkaJournalConsumer } from '@tidemark/journal';
-import { createLogger, initChecksums, type TidemarkConfig, TidemarkError } from '@tidemark/shared';
+import {
+  createLogger,
+  initChecksums,
+  loadKeyProvider,
+  type TidemarkConfig,
+  TidemarkError,
+} from '@tidemark/shared';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { openObjectStore } from './object-store-factory.js';
 import { JournalMetrics } from './ops/journal-metrics.js';
@@ -25,6 +31,7 @@ export async function runJournalRole(config: TidemarkConfig): Promise<RunningRol
   const logger = createLogger({ name: 'tidemark-journal', level: config.logLevel });
   await initChecksums();
   const store = openObjectStore(config);
+  const keys = await loadKeyProvider(config);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new JournalMetrics(registry);
@@ -57,6 +64,8 @@ export async function runJournalRole(config: TidemarkConfig): Promise<RunningRol
           source,
           maxSegmentBytes: config.segmentMaxBytes,
           maxSegmentAgeMs: config.segmentMaxAgeMs,
+          compression: config.segmentCompression,
+          ...(keys ? { encryption: { provider: keys } } : {}),
           logger: logger.child({ source }),
           onDurable: (info) => metrics.onDurable(source, info),
         });

@@ -1,6 +1,12 @@
 import path from 'node:path';
 import { buildRestoreApp } from '@tidemark/restore';
-import { createLogger, initChecksums, type TidemarkConfig, TidemarkError } from '@tidemark/shared';
+import {
+  createLogger,
+  initChecksums,
+  loadKeyProvider,
+  type TidemarkConfig,
+  TidemarkError,
+} from '@tidemark/shared';
 import { openObjectStore } from './object-store-factory.js';
 import type { RunningRole } from './running-role.js';
 
@@ -15,13 +21,17 @@ export async function runRestoreRole(config: TidemarkConfig): Promise<RunningRol
   const logger = createLogger({ name: 'tidemark-restore', level: config.logLevel });
   await initChecksums();
   const store = openObjectStore(config);
+  const keys = await loadKeyProvider(config);
   const app = await buildRestoreApp({
     store,
     stateDir: path.join(config.dataDir, 'restores'),
+    ...(keys ? { keys } : {}),
     maxConcurrentRestores: config.maxConcurrentRestores,
     tokens: config.apiTokens,
     logger,
     readiness: () => ({ store: { ok: true, detail: store.description } }),
+    // with the source's URL configured here too, this service can write restore points into it
+    ...(config.sourceUrl ? { sourceUrls: { [config.sourceName]: config.sourceUrl } } : {}),
   });
   const address = await app.listen(config.host, config.port);
   logger.info({ address, store: store.description }, 'restore API listening');
