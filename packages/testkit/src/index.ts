@@ -1,3 +1,4 @@
+export * from './fault-injecting-store.js';
 export * from './kafka-broker.js';
 export * from './object-store-conformance.js';
 export * from './postgres-cluster.js';

@@ -11,10 +11,8 @@ import {
   type KeyProvider,
   LocalKeyProvider,
   LocalObjectStore,
-  type ObjectBody,
   type ObjectStore,
   openSegment,
-  type PutOptions,
   type SegmentCompression,
   type SnapshotManifest,
   sealSegment,
@@ -27,6 +25,7 @@ import {
   verifyChain,
   verifySegment,
 } from '@tidemark/shared';
+import { FaultInjectingStore } from '@tidemark/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Journal } from './journal.js';
 import type { JournalLogger } from './journal-logger.js';
@@ -62,32 +61,10 @@ function tx(lsn: bigint): TransactionRecord {
   };
 }
 
-/** a real store whose segment puts can be made to fail */
-class FailingStore implements ObjectStore {
-  failPuts = false;
-  constructor(private readonly inner: ObjectStore) {}
-  get description() {
-    return `failing(${this.inner.description})`;
-  }
-  put(key: string, body: ObjectBody, options?: PutOptions) {
-    if (this.failPuts && key.includes('/segments/'))
-      return Promise.reject(new TidemarkError('STORE_UNAVAILABLE', 'injected failure', { retriable: false }));
-    return this.inner.put(key, body, options);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  getStream(key: string) {
-    return this.inner.getStream(key);
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  list(prefix: string, options?: { startAfter?: string }) {
-    return this.inner.list(prefix, options);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
+/** fails every segment upload while set: fault injection around the real store */
+function failSegmentUploads(key: string): void {
+  if (key.includes('/segments/')) {
+    throw new TidemarkError('STORE_UNAVAILABLE', 'injected failure', { retriable: false });
   }
 }
 
@@ -296,15 +273,15 @@ describe('Journal compression and encryption', () => {
       },
       unwrap: (w) => provider.unwrap(w),
     };
-    const failing = new FailingStore(store);
+    const failing = new FaultInjectingStore(store);
     const j = journal({ keys: spy, logger, s: failing });
     await j.open();
     await writeAll(j, lsnsFrom(0x2000n, 30));
-    failing.failPuts = true;
+    failing.beforePut = failSegmentUploads;
     const lost = j.write(tx(0x3000n));
     await j.flush();
     await expect(lost).rejects.toThrow(/injected failure/);
-    failing.failPuts = false;
+    failing.beforePut = undefined;
     await j.close();
 
     const log = lines.join('');

@@ -7,9 +7,7 @@ import {
   encodeSegment,
   initChecksums,
   LocalObjectStore,
-  type ObjectBody,
   type ObjectStore,
-  type PutOptions,
   readSegment,
   type SnapshotManifest,
   segmentKey,
@@ -21,6 +19,7 @@ import {
   tipKey,
   verifyChain,
 } from '@tidemark/shared';
+import { FaultInjectingStore } from '@tidemark/testkit';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Journal } from './journal.js';
 
@@ -49,33 +48,10 @@ function tx(lsn: bigint, overrides: Partial<TransactionRecord> = {}): Transactio
   };
 }
 
-/** A real local store whose puts can be made to fail: fault injection around a real store. */
-class FailingStore implements ObjectStore {
-  failPuts = false;
-  constructor(private readonly inner: ObjectStore) {}
-  get description() {
-    return `failing(${this.inner.description})`;
-  }
-  put(key: string, body: ObjectBody, options?: PutOptions) {
-    if (this.failPuts && key.includes('/segments/')) {
-      return Promise.reject(new TidemarkError('STORE_UNAVAILABLE', 'injected failure', { retriable: false }));
-    }
-    return this.inner.put(key, body, options);
-  }
-  get(key: string) {
-    return this.inner.get(key);
-  }
-  getStream(key: string) {
-    return this.inner.getStream(key);
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  list(prefix: string, options?: { startAfter?: string }) {
-    return this.inner.list(prefix, options);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
+/** fails every segment upload while set: fault injection around the real store */
+function failSegmentUploads(key: string): void {
+  if (key.includes('/segments/')) {
+    throw new TidemarkError('STORE_UNAVAILABLE', 'injected failure', { retriable: false });
   }
 }
 
@@ -194,17 +170,17 @@ describe('Journal', () => {
   });
 
   it('fails the writes of a segment it could not store, and leaves no hole when upstream replays', async () => {
-    const failing = new FailingStore(store);
+    const failing = new FaultInjectingStore(store);
     const j = journal(failing, { maxSegmentAgeMs: 10_000 });
     await j.open();
     const first = j.write(tx(0x2000n));
     await j.flush();
     await first;
-    failing.failPuts = true;
+    failing.beforePut = failSegmentUploads;
     const lost = [j.write(tx(0x2100n)), j.write(tx(0x2200n))];
     await j.flush();
     for (const w of lost) await expect(w).rejects.toThrow(/injected failure/);
-    failing.failPuts = false;
+    failing.beforePut = undefined;
     // upstream replays from its last durable position
     const replayed = [j.write(tx(0x2100n)), j.write(tx(0x2200n)), j.write(tx(0x2300n))];
     await j.flush();
