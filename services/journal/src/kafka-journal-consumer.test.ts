@@ -209,10 +209,11 @@ async function waitFor(
   what: string,
   cond: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
+  state?: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${state ? `: ${state()}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -388,6 +389,8 @@ describe('KafkaJournalConsumer (librdkafka mock cluster, local store)', () => {
     await waitFor(
       'a source to move to the new member',
       () => owned(first).length === 1 && owned(second).length === 1,
+      20_000,
+      () => JSON.stringify({ first: first.status, second: second.status }, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
     );
     expect(new Set([...owned(first), ...owned(second)])).toEqual(new Set(sources));
     expect(first.status.rebalances).toBeGreaterThan(0);

@@ -288,7 +288,11 @@ export class KafkaJournalConsumer {
       }
       return;
     }
-    const state = this.stateFor(batch.topic);
+    // Only sources of the current assignment have a state (made on GROUP_JOIN). A batch fetched
+    // before a rebalance can arrive after it: creating a state for its topic here would make this
+    // process claim (and write) a source that now belongs to another member.
+    if (isStale()) return;
+    const state = this.states.get(batch.topic);
     if (!state || state.recovering) return;
     state.highWatermark = BigInt(batch.highWatermark);
     if (batch.messages.length === 0) return;
