@@ -390,7 +390,10 @@ describe('KafkaJournalConsumer (librdkafka mock cluster, local store)', () => {
       'a source to move to the new member',
       () => owned(first).length === 1 && owned(second).length === 1,
       20_000,
-      () => JSON.stringify({ first: first.status, second: second.status }, (_k, v) => (typeof v === 'bigint' ? String(v) : v)),
+      () =>
+        JSON.stringify({ first: first.status, second: second.status }, (_k, v) =>
+          typeof v === 'bigint' ? String(v) : v,
+        ),
     );
     expect(new Set([...owned(first), ...owned(second)])).toEqual(new Set(sources));
     expect(first.status.rebalances).toBeGreaterThan(0);
