@@ -13,12 +13,16 @@ export interface RestoreFlags {
   tables?: string;
   into?: string;
   schema?: string;
+  /** a replica region to restore from (the body's `from`) */
+  region?: string;
   detach?: boolean;
 }
 
 interface JobView {
   id: string;
   state: string;
+  into?: { database?: string; schema?: string };
+  tables?: string[];
   progress: Record<string, unknown> & { phase?: string };
   error?: { code?: string; message?: string };
   startedAt?: string;
@@ -56,14 +60,24 @@ export function restoreBody(flags: RestoreFlags): Record<string, unknown> {
   }
   const body: Record<string, unknown> = {
     source: flags.source,
+    ...(flags.region ? { from: flags.region } : {}),
     target: targets[0],
     into: { url: flags.into, ...(flags.schema ? { schema: flags.schema } : {}) },
   };
-  if (flags.tables)
+  if (flags.schema && !flags.tables)
+    throw new ClientError(
+      '--schema needs --tables: a restore into a schema of an existing database is for a list of tables',
+    );
+  if (flags.tables !== undefined) {
     body.tables = flags.tables
       .split(',')
       .map((t) => t.trim())
       .filter(Boolean);
+    if ((body.tables as string[]).length === 0)
+      throw new ClientError(
+        '--tables needs at least one schema.table (comma-separated: public.orders,public.items)',
+      );
+  }
   return body;
 }
 
@@ -103,12 +117,22 @@ export async function runRestoreCommand(settings: ClientSettings, flags: Restore
         `${String(p.transactionsApplied ?? 0)} transactions (${String(p.changesApplied ?? 0)} changes) replayed, ` +
         `restored to ${String(p.restoredTime ?? p.restoredLsn ?? 'the snapshot')}${p.restoredLsn ? ` (LSN ${String(p.restoredLsn)})` : ''}\n`,
     );
+    if (view.tables) process.stdout.write(`${scopeSummary(view)}\n`);
     return 0;
   }
   process.stderr.write(
     `restore ${view.id} ${view.state}: ${view.error?.message ?? 'no detail'}${view.error?.code ? ` [${view.error.code}]` : ''}\n`,
   );
   return 1;
+}
+
+/** Which tables went where, for a table restore's summary. */
+export function scopeSummary(view: Pick<JobView, 'tables' | 'into'>): string {
+  const tables = (view.tables ?? []).join(', ');
+  const database = view.into?.database ?? '?';
+  return view.into?.schema
+    ? `tables ${tables} restored into schema ${view.into.schema} of database ${database} (nothing else there was touched)`
+    : `tables ${tables} restored into database ${database}`;
 }
 
 function progressFraction(p: Record<string, unknown>): number | undefined {

@@ -23,9 +23,10 @@ export interface SourceSummary {
 }
 
 export interface SourcesPort {
-  listSources(): Promise<readonly SourceSummary[]>;
+  /** with `region`: as that replica region holds them (BAD_REQUEST for an unknown region) */
+  listSources(options?: { readonly region?: string }): Promise<readonly SourceSummary[]>;
   /** throws UNKNOWN_SOURCE */
-  getSource(name: string): Promise<SourceSummary>;
+  getSource(name: string, options?: { readonly region?: string }): Promise<SourceSummary>;
 }
 
 export type RestoreTargetInput =
@@ -38,8 +39,12 @@ export type RestoreTargetInput =
 /** A request that passed the API's validation (`request-schemas.ts`). */
 export interface RestoreRequest {
   readonly source: string;
+  /** a replica region to read instead of the primary store */
+  readonly from?: string;
   readonly target: RestoreTargetInput;
-  readonly into: { readonly url: string };
+  readonly into: { readonly url: string; readonly schema?: string };
+  /** restore only these tables (`schema.table`) */
+  readonly tables?: readonly string[];
 }
 
 export type RestoreState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';

@@ -1,7 +1,8 @@
-import { RESTORE_POINT_NAME_PATTERN, TidemarkError } from '@tidemark/shared';
+import { REGION_NAME_PATTERN, RESTORE_POINT_NAME_PATTERN, TidemarkError } from '@tidemark/shared';
 import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
 import type { RestoreRequest } from './api-ports.js';
+import { checkTableScope, intoSchemaSchema, tablesSchema } from './table-scope-schemas.js';
 
 /**
  * The body of POST /v1/restores, validated with zod: the one definition gives both the
@@ -21,6 +22,7 @@ const URL_HINT = `expected a postgres:// or postgresql:// URL like ${URL_EXAMPLE
 const TARGET_HINT = `{"time": "${TIME_EXAMPLE}"}, {"lsn": "${LSN_EXAMPLE}"}, {"latest": true}, {"xid": 74211, "inclusive": true} or {"restorePoint": "before-deploy"}`;
 const XID_HINT =
   'expected a transaction id: a whole number or a string of digits, e.g. 74211 (a 64-bit pg_current_xact_id() value is accepted too)';
+const REGION_HINT = 'expected a replica region name: 1 to 32 characters out of a-z 0-9 -';
 const NAME_HINT = 'expected a restore point name: 1 to 63 characters out of A-Z a-z 0-9 . _ : -';
 
 // RFC 3339 (and its allowed space separator); at most 6 fractional digits so that the
@@ -189,17 +191,30 @@ export const restoreRequestSchema = z
       .min(1, { error: 'expected a source name (a non-empty string)' })
       .meta({ description: 'name of the journaled source database', example: 'main' }),
     target: targetSchema,
+    from: z.string(typed(REGION_HINT)).regex(REGION_NAME_PATTERN, { error: REGION_HINT }).optional().meta({
+      description:
+        'a replica region (TIDEMARK_REPLICAS) to restore from instead of the primary store; it reads only that region',
+      example: 'eu-west',
+    }),
     into: z
-      .strictObject({ url: urlSchema }, typed('expected an object {"url": "postgres://..."}'))
+      .strictObject(
+        { url: urlSchema, schema: intoSchemaSchema.optional() },
+        typed('expected an object {"url": "postgres://..."}'),
+      )
       .meta({ description: 'where to restore to' }),
+    tables: tablesSchema.optional(),
   })
-  .meta({ description: 'a point-in-time restore of one source into a new or empty database' });
+  .superRefine(checkTableScope)
+  .meta({
+    description:
+      'a point-in-time restore of one source (or of some of its tables) into a new or empty database, or of some tables into one schema of an existing database',
+  });
 
 /** What to say after "unknown key ..." at each level. */
 const KEY_HINTS: Record<string, string> = {
-  '': 'allowed: source, target, into',
+  '': 'allowed: source, target, from, into, tables',
   target: 'a target has exactly one key: time, lsn, latest or restorePoint; or xid with inclusive',
-  into: 'allowed: url',
+  into: 'allowed: url, schema',
 };
 
 /** The body of POST /v1/sources/{source}/restore-points. */

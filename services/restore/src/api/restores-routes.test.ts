@@ -119,13 +119,23 @@ describe('POST /v1/restores', () => {
     ],
     [
       'an unknown key',
-      { ...valid(), tables: ['orders'] },
-      'body: unknown key "tables" (allowed: source, target, into)',
+      { ...valid(), tabels: ['public.orders'] },
+      'body: unknown key "tabels" (allowed: source, target, from, into, tables)',
     ],
     [
       'an unknown key in into',
-      { ...valid(), into: { url: URL, schema: 'x' } },
-      'into: unknown key "schema" (allowed: url)',
+      { ...valid(), into: { url: URL, scheme: 'x' } },
+      'into: unknown key "scheme" (allowed: url, schema)',
+    ],
+    [
+      'a table without its schema',
+      { ...valid(), tables: ['orders'] },
+      'tables[0]: expected a qualified table name schema.table',
+    ],
+    [
+      'into.schema without tables',
+      { ...valid(), into: { url: URL, schema: 'restored_x' } },
+      'tables: required with into.schema',
     ],
     [
       'a MySQL URL',

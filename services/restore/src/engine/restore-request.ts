@@ -1,4 +1,5 @@
 import { TidemarkError } from '@tidemark/shared';
+import { parseRestoreScope, type RestoreScope } from './restore-scope.js';
 import { parseRestoreTarget, type RestoreTarget } from './restore-target.js';
 import { parseTargetUrl, type TargetLocation } from './target-database.js';
 
@@ -11,6 +12,8 @@ export interface ValidRestoreRequest {
   readonly source: string;
   readonly target: RestoreTarget;
   readonly into: TargetLocation;
+  /** `tables` (and `into.schema`): a table restore; null: the whole source (restore-scope.ts) */
+  readonly scope: RestoreScope | null;
 }
 
 export function validateRequest(req: unknown): ValidRestoreRequest {
@@ -22,7 +25,8 @@ export function validateRequest(req: unknown): ValidRestoreRequest {
   const into: unknown = r.into;
   if (typeof into !== 'object' || into === null || !('url' in into) || typeof into.url !== 'string')
     throw bad('into.url must be the PostgreSQL URL of the database to restore into', 'into.url');
-  return { source: r.source, target, into: parseTargetUrl(into.url) };
+  const scope = parseRestoreScope(r.tables, (into as { schema?: unknown }).schema);
+  return { source: r.source, target, into: parseTargetUrl(into.url), scope };
 }
 
 function bad(message: string, field: string): TidemarkError {

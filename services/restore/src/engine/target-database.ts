@@ -104,6 +104,8 @@ export interface PreparedTarget {
   readonly created: boolean;
   /** schemas of an existing database before the restore (empty when created) */
   readonly existingSchemas: readonly string[];
+  /** a restore into one schema of a database (schema-target.ts): that schema, and whether the restore created it */
+  readonly intoSchema?: { readonly name: string; readonly created: boolean };
 }
 
 export async function prepareTargetDatabase(target: TargetLocation): Promise<PreparedTarget> {
@@ -169,7 +171,7 @@ export async function cleanTarget(
   return `the tables and schemas the restore had created in database ${target.database} were dropped`;
 }
 
-async function createDatabase(target: TargetLocation): Promise<void> {
+export async function createDatabase(target: TargetLocation): Promise<void> {
   const admin = await connectTarget(target, 'postgres');
   try {
     await admin.query(`CREATE DATABASE ${quoteIdent(target.database)} TEMPLATE template0 ENCODING 'UTF8'`);

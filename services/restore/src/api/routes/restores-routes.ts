@@ -47,6 +47,9 @@ export function registerRestoresRoutes(
           'window, a restore point exists) and queues the restore. Answers 202 with the job and its URL in ' +
           '`Location`; follow it with GET /v1/restores/{id} or GET /v1/restores/{id}/events. The target ' +
           'database must be empty or absent (it is then created).\n\n' +
+          'With `tables` only those tables are restored (400 UNKNOWN_TABLE, with near matches, for a table the ' +
+          'source did not have); with `into.schema` too, into that schema of an existing database, which must ' +
+          'not exist or be empty (TARGET_NOT_EMPTY otherwise); nothing outside it is touched.\n\n' +
           'With `?dryRun=true` nothing is queued or created: the answer (200) is the plan, i.e. the base snapshot, ' +
           'the journal segments and bytes to read, and an estimate of the duration.\n\n' +
           'With an `Idempotency-Key` header a repeated request answers the restore the first one created (200, ' +
