@@ -1,4 +1,4 @@
-import type { ReplicaIdentity, SnapshotColumn } from '@tidemark/shared';
+import type { ReplicaIdentity, SnapshotColumn, SnapshotIndex } from '@tidemark/shared';
 import type pg from 'pg';
 
 /**
@@ -21,6 +21,7 @@ export interface CatalogTable {
   readonly partitionOf: { readonly schema: string; readonly table: string; readonly bound: string } | null;
   readonly columns: readonly SnapshotColumn[];
   readonly primaryKey: readonly string[] | null;
+  readonly indexes: readonly SnapshotIndex[];
 }
 
 const IDENTITY: Record<string, ReplicaIdentity> = { d: 'default', n: 'nothing', f: 'full', i: 'index' };
@@ -89,10 +90,12 @@ export async function readPublishedTables(client: pg.Client, publication: string
     type_oid: string;
     not_null: boolean;
     default: string | null;
+    attnum: number;
   }>(
     // generated columns are left out: pgoutput v1 does not send them and COPY TO skips them
     `select a.attrelid::int8::text as relid, a.attname as name, format_type(a.atttypid, a.atttypmod) as type,
-              a.atttypid::int8::text as type_oid, a.attnotnull as not_null, pg_get_expr(d.adbin, d.adrelid) as default
+              a.atttypid::int8::text as type_oid, a.attnotnull as not_null, pg_get_expr(d.adbin, d.adrelid) as default,
+              a.attnum::int4 as attnum
          from pg_attribute a
          left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
         where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
@@ -109,7 +112,17 @@ export async function readPublishedTables(client: pg.Client, publication: string
     [ordered],
   );
 
+  // secondary indexes (the primary key is rebuilt from primaryKey); restore builds them last
+  const indexes = await client.query<{ relid: string; name: string; definition: string }>(
+    `select x.indrelid::int8::text as relid, i.relname as name, pg_get_indexdef(x.indexrelid) as definition
+         from pg_index x join pg_class i on i.oid = x.indexrelid
+        where x.indrelid = any($1::oid[]) and not x.indisprimary
+        order by x.indrelid, i.relname`,
+    [ordered],
+  );
+
   const columnsOf = groupBy(cols.rows, (r) => r.relid);
+  const indexesOf = groupBy(indexes.rows, (r) => r.relid);
   const pkOf = groupBy(pks.rows, (r) => r.relid);
   const relOf = new Map(rels.rows.map((r) => [r.oid, r]));
   return ordered.map((oid): CatalogTable => {
@@ -133,8 +146,10 @@ export async function readPublishedTables(client: pg.Client, publication: string
         typeOid: Number(c.type_oid),
         notNull: c.not_null,
         default: c.default,
+        attnum: c.attnum,
       })),
       primaryKey: pk ? pk.map((p) => p.name) : null,
+      indexes: (indexesOf.get(r.oid) ?? []).map((x) => ({ name: x.name, definition: x.definition })),
     };
   });
 }

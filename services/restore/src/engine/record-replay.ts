@@ -1,5 +1,7 @@
 import { formatLsn, type RelationInfo, TidemarkError, type TransactionRecord } from '@tidemark/shared';
+import type pg from 'pg';
 import type { JournalEntry } from './journal-reader.js';
+import { SchemaChanges } from './schema-changes.js';
 import {
   type DmlChange,
   deleteSql,
@@ -11,6 +13,7 @@ import {
 } from './sql-for-change.js';
 import { displayName, tableKey } from './sql-ident.js';
 import type { StatementRunner } from './statement-runner.js';
+import { TableSnapshotReplay } from './table-snapshot-replay.js';
 
 /**
  * Turns one journal record into calls on a ChangeSink, which either batches them
@@ -22,12 +25,18 @@ export interface ChangeSink {
   dml(rel: RelationInfo, change: DmlChange, target: TargetTableInfo | undefined): Promise<void> | undefined;
   /** a statement that must run on its own, in order (truncate) */
   statement(stmt: Statement): Promise<void>;
+  /** writes everything queued, then runs `action` on the connection, in order (a table snapshot) */
+  barrier(action: (client: pg.Client) => Promise<void>): Promise<void>;
 }
 
 export async function replayRecord(
   record: TransactionRecord,
   tables: ReadonlyMap<string, TargetTableInfo>,
   sink: ChangeSink,
+  /** applies `tidemark.ddl` messages in place (statements through the sink, in order); absent: they are skipped */
+  schemaChanges?: SchemaChanges,
+  /** loads per-table snapshots at their markers; absent: markers are skipped */
+  tableSnapshots?: TableSnapshotReplay,
 ): Promise<void> {
   // a record names few relations and changes them many times: look each up once
   const resolved: (readonly [RelationInfo, TargetTableInfo | undefined])[] = [];
@@ -40,13 +49,35 @@ export async function replayRecord(
     }
     return r;
   };
-  for (const change of record.changes) {
-    if (change.op === 'message') continue; // heartbeats, restore points: nothing to apply
-    if (change.op === 'truncate') {
-      const rels = change.rels.map((r) => relation(r)[0]);
-      await sink.statement(truncateSql(rels, change.cascade, change.restartIdentity));
+  // a table the replay does not know yet may get a table snapshot later, which replaces all
+  // of it: its changes wait for that (table-snapshot-replay.ts decides, and fails at the end)
+  const deferred = (i: number): boolean => {
+    const rel = record.relations[i];
+    return (
+      tableSnapshots !== undefined &&
+      rel !== undefined &&
+      !tables.has(tableKey(rel.schema, rel.table)) &&
+      tableSnapshots.defer(rel)
+    );
+  };
+  for (const change of schemaChanges ? schemaChanges.inReplayOrder(record) : record.changes) {
+    if (change.op === 'message') {
+      // heartbeats, restore points: nothing to apply; a schema change is a barrier in the batch
+      if (schemaChanges && SchemaChanges.isSchemaChange(change)) {
+        for (const stmt of schemaChanges.statementsFor(change)) await sink.statement(stmt);
+        resolved.length = 0; // the table map may have changed
+      } else if (tableSnapshots && TableSnapshotReplay.isMarker(change)) {
+        await tableSnapshots.apply(change, (action) => sink.barrier(action));
+        resolved.length = 0;
+      }
       continue;
     }
+    if (change.op === 'truncate') {
+      const rels = change.rels.filter((r) => !deferred(r)).map((r) => relation(r)[0]);
+      if (rels.length > 0) await sink.statement(truncateSql(rels, change.cascade, change.restartIdentity));
+      continue;
+    }
+    if (deferred(change.rel)) continue;
     const [rel, target] = relation(change.rel);
     const pending = sink.dml(rel, change, target);
     if (pending) await pending;
@@ -66,6 +97,10 @@ export class OneByOne implements ChangeSink {
   async statement(stmt: Statement): Promise<void> {
     await this.exec.run(stmt);
   }
+
+  async barrier(action: (client: pg.Client) => Promise<void>): Promise<void> {
+    await action(this.exec.client);
+  }
 }
 
 function relationAt(
@@ -82,7 +117,7 @@ function relationAt(
   if (!tables.has(tableKey(rel.schema, rel.table)))
     throw new TidemarkError(
       'RESTORE_FAILED',
-      `the journal changes table ${displayName(rel.schema, rel.table)}, which is not in the base snapshot (tables created after the snapshot cannot be replayed yet)`,
+      `the journal changes table ${displayName(rel.schema, rel.table)}, which is not in the base snapshot and no captured schema change created it (created before \`tidemark install\` put the DDL capture into the source?)`,
       { details: { table: displayName(rel.schema, rel.table) } },
     );
   return rel;
