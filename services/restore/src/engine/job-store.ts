@@ -1,13 +1,14 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileDurably } from './durable-file.js';
 import type { EngineLogger } from './engine-logger.js';
 import type { RestoreJobView } from './restore-job.js';
+import type { RestoreCheckpoint } from './restore-resume.js';
 
 /**
  * Restore jobs as one JSON file each in the state directory, so the list survives a
- * restart. Writes go to a temp file that is renamed over the old one (a reader or a
- * crash sees the old or the new file, never half of one), one write at a time per job so
+ * restart. Writes go to a temp file that is fsynced and renamed over the old one (a reader
+ * or a crash sees the old or the new file, never half of one), one write at a time per job so
  * an older view can never overwrite a newer one. Loading is synchronous: it runs once at
  * start and makes get/list usable at once.
  */
@@ -18,11 +19,14 @@ const JOB_FILE = /^r_[A-Za-z0-9_-]+\.json$/;
  * from when it has an Idempotency-Key (the request without its password: see
  * restore-runner.ts), so a repeated request is recognised after a restart too.
  */
-export type StoredRestoreJob = RestoreJobView & { readonly requestSha256?: string };
+export type StoredRestoreJob = RestoreJobView & {
+  readonly requestSha256?: string;
+  /** what a resume after a crash needs to know (restore-resume.ts) */
+  readonly checkpoint?: RestoreCheckpoint;
+};
 
 export class JobStore {
   private readonly queues = new Map<string, Promise<void>>();
-  private seq = 0;
 
   constructor(
     private readonly dir: string,
@@ -34,6 +38,8 @@ export class JobStore {
   loadAll(): StoredRestoreJob[] {
     const jobs: StoredRestoreJob[] = [];
     for (const name of readdirSync(this.dir)) {
+      // a temp file left by a crash mid-write: the job file it was replacing is intact
+      if (name.startsWith('.r_') && name.endsWith('.tmp')) rmSync(path.join(this.dir, name), { force: true });
       if (!JOB_FILE.test(name)) continue;
       try {
         const job = JSON.parse(readFileSync(path.join(this.dir, name), 'utf8')) as StoredRestoreJob;
@@ -63,14 +69,6 @@ export class JobStore {
   }
 
   private async write(job: StoredRestoreJob): Promise<void> {
-    const file = path.join(this.dir, `${job.id}.json`);
-    const tmp = path.join(this.dir, `.${job.id}.${process.pid}.${this.seq++}.tmp`);
-    try {
-      await writeFile(tmp, `${JSON.stringify(job, null, 2)}\n`, { mode: 0o600 });
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await writeFileDurably(path.join(this.dir, `${job.id}.json`), `${JSON.stringify(job, null, 2)}\n`);
   }
 }

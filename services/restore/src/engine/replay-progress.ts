@@ -173,17 +173,24 @@ export async function* observeEntries(
  */
 export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
-  let onAbort = (): void => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-  });
-  aborted.catch(() => {});
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
     for (;;) {
-      const next = await Promise.race([it.next(), aborted]);
+      signal.throwIfAborted();
+      // a fresh abort promise per entry: racing every entry against one long-lived pending
+      // promise would keep each race's result (the entry) reachable from that promise until
+      // the restore ends (a 1 GiB replay ran out of heap that way)
+      let onAbort = (): void => {};
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
+      let next: IteratorResult<T>;
+      try {
+        next = await Promise.race([it.next(), aborted]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
       if (next.done) {
         finished = true;
         return;
@@ -191,7 +198,6 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
       yield next.value;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     // not awaited: after an abort the source may still be waiting for its next entry
     if (!finished) it.return?.().catch(() => {});
   }

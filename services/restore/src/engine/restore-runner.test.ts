@@ -1,7 +1,7 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { initChecksums, isTidemarkError, TidemarkError } from '@tidemark/shared';
+import { initChecksums, isTidemarkError, LocalKeyProvider, TidemarkError } from '@tidemark/shared';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from './engine-logger.js';
 import { JournalCatalog } from './journal-catalog.js';
@@ -14,6 +14,7 @@ import { MemoryObjectStore } from './testing/memory-object-store.js';
 const T0 = 1_714_557_600_000_000n;
 const URL_A = 'postgresql://me:s3cret@db.example:5432/restored_a';
 const URL_B = 'postgresql://me:s3cret@db.example:5432/restored_b';
+const URL_C = 'postgresql://me:s3cret@db.example:5432/restored_c';
 const OUTCOME: RestoreOutcome = {
   restoredLsn: '0/1000',
   restoredTime: '2024-05-01T10:00:00.000000Z',
@@ -181,7 +182,7 @@ describe('RestoreRunner lifecycle', () => {
     expect(fake.started.map((s) => s.id)).toEqual([a.id]);
   });
 
-  it('keeps jobs across a restart, fails the interrupted ones, and never writes the password', async () => {
+  it('keeps jobs across a restart, resumes the running one and requeues the queued one', async () => {
     const r1 = runner();
     const a = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_A } });
     await until(() => r1.get(a.id).state === 'running');
@@ -189,23 +190,64 @@ describe('RestoreRunner lifecycle', () => {
     await until(() => r1.get(a.id).state === 'succeeded');
     const b = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_B } });
     await until(() => r1.get(b.id).state === 'running');
+    const c = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_C } });
+    expect(r1.get(c.id).state).toBe('queued');
     // simulate a crash: a fresh runner reads the same directory while b is 'running' on disk
     await new Promise((res) => setTimeout(res, 20));
-    const r2 = new RestoreRunner({
-      store,
-      catalog: new JournalCatalog(store),
-      stateDir: dir,
-      maxConcurrent: 1,
-      logger: silentLogger,
-      execute: fake.execute,
-    });
+    const r2 = runner();
+    await r2.recovered;
     expect(r2.get(a.id).state).toBe('succeeded');
-    const interrupted: RestoreJobView = r2.get(b.id);
-    expect(interrupted.state).toBe('failed');
-    expect(interrupted.error?.message).toMatch(/stopped while this restore was running/);
-    await r2.close();
+    await until(() => fake.started.filter((s) => s.id === b.id).length === 2);
+    const resumed = fake.started.filter((s) => s.id === b.id)[1]!;
+    // the password came back from the secret file: the restore can log in again
+    expect(resumed.into.url).toBe(URL_B);
+    // b had not reported a prepared target: nothing was written, it starts again
+    expect(resumed.resume).toBeUndefined();
+    expect(r2.get(b.id)).toMatchObject({ state: 'running', attempts: 2, resumedFrom: 'start' });
+    expect(r2.get(c.id)).toMatchObject({ state: 'queued', queuePosition: 1 });
     for (const f of await readdir(dir))
-      expect(await readFile(path.join(dir, f), 'utf8')).not.toContain('s3cret');
+      if (f.endsWith('.json')) expect(await readFile(path.join(dir, f), 'utf8')).not.toContain('s3cret');
+    const secret = path.join(dir, 'secrets', `${b.id}.json`);
+    expect((await stat(secret)).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(dir, 'secrets'))).mode & 0o777).toBe(0o700);
+    fake.finish(b.id);
+    await until(() => r2.get(b.id).state === 'succeeded');
+    // the secret goes with the job's end; c runs next
+    await expect(stat(secret)).rejects.toThrow(/ENOENT/);
+    await until(() => r2.get(c.id).state === 'running');
+  });
+
+  it('stops with the service without failing: running stays running and queued stays queued', async () => {
+    const r1 = runner();
+    const b = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_B } });
+    const c = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_C } });
+    await until(() => r1.get(b.id).state === 'running');
+    await r1.close();
+    expect(r1.get(b.id).state).toBe('running');
+    expect(r1.get(c.id).state).toBe('queued');
+    const r2 = runner();
+    await r2.recovered;
+    await until(() => fake.started.filter((s) => s.id === b.id).length === 2);
+    expect(r2.get(c.id).state).toBe('queued');
+  });
+
+  it('encrypts the stored URL with the master key, and fails the job when the key is gone', async () => {
+    const keys = LocalKeyProvider.fromText(`k1:${Buffer.alloc(32, 7).toString('base64')}`);
+    const other = LocalKeyProvider.fromText(`k2:${Buffer.alloc(32, 9).toString('base64')}`);
+    const r1 = runner({ catalog: new JournalCatalog(store, { keys }) });
+    const b = await r1.submit({ source: 'app', target: { latest: true }, into: { url: URL_B } });
+    await until(() => r1.get(b.id).state === 'running');
+    const sealed = await readFile(path.join(dir, 'secrets', `${b.id}.json`), 'utf8');
+    expect(sealed).not.toContain('s3cret');
+    expect(sealed).not.toContain('db.example');
+    const r2 = runner({ catalog: new JournalCatalog(store, { keys }) });
+    await r2.recovered;
+    await until(() => fake.started.filter((s) => s.id === b.id).length === 2);
+    expect(fake.started.filter((s) => s.id === b.id)[1]!.into.url).toBe(URL_B);
+    const r3 = runner({ catalog: new JournalCatalog(store, { keys: other }) });
+    await r3.recovered;
+    expect(r3.get(b.id).state).toBe('failed');
+    expect(r3.get(b.id).error?.message).toMatch(/master key is no longer configured/);
   });
 });
 

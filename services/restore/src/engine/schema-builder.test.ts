@@ -32,6 +32,33 @@ describe('buildSchemaDdl', () => {
     expect(ddl.primaryKeys).toEqual(['ALTER TABLE "public"."t" ADD PRIMARY KEY ("a", "b")']);
   });
 
+  it('keeps nextval() defaults and lists the sequences when the snapshot captured them', () => {
+    const seq = {
+      schema: 'public',
+      name: 't_id_seq',
+      dataType: 'bigint',
+      increment: '1',
+      minValue: '1',
+      maxValue: '100',
+      start: '1',
+      cache: '1',
+      cycle: false,
+      lastValue: '3',
+      ownedBy: { schema: 'public', table: 't', column: 'id' },
+      identity: null,
+    };
+    const ddl = buildSchemaDdl({
+      ...manifest([
+        table('public', 't', [column('id', 'bigint', { default: "nextval('t_id_seq'::regclass)" })]),
+      ]),
+      sequences: [seq],
+    });
+    expect(ddl.defaults.map((d) => d.sql)).toEqual([
+      `ALTER TABLE "public"."t" ALTER COLUMN "id" SET DEFAULT nextval('t_id_seq'::regclass)`,
+    ]);
+    expect(ddl.sequences).toEqual([seq]);
+  });
+
   it('keeps defaults except nextval() ones, as separate statements', () => {
     const ddl = buildSchemaDdl(
       manifest([

@@ -1,4 +1,4 @@
-import type { SnapshotManifest, SnapshotTable } from '@tidemark/shared';
+import type { SnapshotManifest, SnapshotSequence, SnapshotTable } from '@tidemark/shared';
 import { displayName, qualifiedName, quoteIdent, tableKey } from './sql-ident.js';
 
 /**
@@ -22,6 +22,8 @@ export interface SchemaDdl {
   readonly tables: readonly string[];
   readonly primaryKeys: readonly string[];
   readonly defaults: readonly { readonly table: string; readonly column: string; readonly sql: string }[];
+  /** the snapshot's sequences: created, attached and set in the last step (sequence-restore.ts) */
+  readonly sequences: readonly SnapshotSequence[];
 }
 
 export function buildSchemaDdl(manifest: SnapshotManifest): SchemaDdl {
@@ -36,7 +38,7 @@ export function buildSchemaDdl(manifest: SnapshotManifest): SchemaDdl {
     const parent = t.partitionOf ? byKey.get(tableKey(t.partitionOf.schema, t.partitionOf.table)) : undefined;
     tables.push(...createTable(t, parent));
     for (const c of t.columns) {
-      if (c.default === null || !keepDefault(c.default)) continue;
+      if (c.default === null || !keepDefault(c.default, manifest.sequences !== undefined)) continue;
       // a partition inherits its parent's default; repeating it is harmless but noisy
       const inherited = parent?.columns.find((p) => p.name === c.name)?.default === c.default;
       if (inherited) continue;
@@ -47,17 +49,22 @@ export function buildSchemaDdl(manifest: SnapshotManifest): SchemaDdl {
       });
     }
   }
-  return { schemas, tables, primaryKeys: primaryKeys(ordered, byKey), defaults };
+  return {
+    schemas,
+    tables,
+    primaryKeys: primaryKeys(ordered, byKey),
+    defaults,
+    sequences: manifest.sequences ?? [],
+  };
 }
 
 /**
- * Defaults that call nextval() are left out: the sequences they use are not in the
- * snapshot yet.
- * TODO(sequences): capture sequences (and their last values at the target instant) and
- * restore them with their defaults and identity columns.
+ * Defaults that call nextval() need their sequence: kept when the snapshot lists the
+ * sequences (sequence-restore.ts creates them before the defaults are set), left out for
+ * snapshots taken before sequences were captured.
  */
-function keepDefault(expr: string): boolean {
-  return !/\bnextval\s*\(/i.test(expr);
+function keepDefault(expr: string, sequencesCaptured: boolean): boolean {
+  return sequencesCaptured || !/\bnextval\s*\(/i.test(expr);
 }
 
 function createTable(t: SnapshotTable, parent: SnapshotTable | undefined): string[] {
