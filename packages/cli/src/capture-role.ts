@@ -1,6 +1,14 @@
 import { CaptureService, KafkaTransactionSink } from '@tidemark/capture';
-import { createLogger, initChecksums, redactUrl, type TidemarkConfig, TidemarkError } from '@tidemark/shared';
+import {
+  createLogger,
+  initChecksums,
+  loadKeyProvider,
+  redactUrl,
+  type TidemarkConfig,
+  TidemarkError,
+} from '@tidemark/shared';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { NEW_TABLE_CHECK_MS, snapshotSealing } from './compaction-settings.js';
 import { openObjectStore } from './object-store-factory.js';
 import { registerCaptureMetrics } from './ops/capture-metrics.js';
 import { startOpsServer } from './ops/ops-server.js';
@@ -25,6 +33,8 @@ export async function runCaptureRole(config: TidemarkConfig): Promise<RunningRol
   const logger = createLogger({ name: 'tidemark-capture', level: config.logLevel });
   await initChecksums();
   const store = openObjectStore(config);
+  // the base snapshot's table data is encrypted with the same master keys as the segments
+  const keys = await loadKeyProvider(config);
   await registerSource(store, config.sourceName);
   const sink = new KafkaTransactionSink({
     brokers,
@@ -41,6 +51,8 @@ export async function runCaptureRole(config: TidemarkConfig): Promise<RunningRol
     publicationName: config.publicationName,
     tablesWithoutKey: config.tablesWithoutKey,
     store,
+    snapshotSealing: snapshotSealing(config, keys),
+    newTableCheckMs: NEW_TABLE_CHECK_MS,
     sink: timedSink(sink, registry, config.sourceName),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     logger,

@@ -111,11 +111,18 @@ describe.concurrent.each(FLAVORS)('base snapshot on %s', (flavor) => {
 
     const items = manifest.tables.find((t) => t.table === 'items')!;
     expect(items.columns).toEqual([
-      { name: 'id', type: 'bigint', typeOid: 20, notNull: true, default: null },
-      { name: 'name', type: 'text', typeOid: 25, notNull: true, default: "'unnamed'::text" },
-      { name: 'price', type: 'numeric(12,2)', typeOid: 1700, notNull: false, default: null },
-      { name: 'created', type: 'timestamp with time zone', typeOid: 1184, notNull: false, default: 'now()' },
-      { name: 'tags', type: 'text[]', typeOid: 1009, notNull: false, default: null },
+      { name: 'id', type: 'bigint', typeOid: 20, notNull: true, default: null, attnum: 1 },
+      { name: 'name', type: 'text', typeOid: 25, notNull: true, default: "'unnamed'::text", attnum: 2 },
+      { name: 'price', type: 'numeric(12,2)', typeOid: 1700, notNull: false, default: null, attnum: 3 },
+      {
+        name: 'created',
+        type: 'timestamp with time zone',
+        typeOid: 1184,
+        notNull: false,
+        default: 'now()',
+        attnum: 4,
+      },
+      { name: 'tags', type: 'text[]', typeOid: 1009, notNull: false, default: null, attnum: 5 },
     ]);
     expect(items).toMatchObject({ primaryKey: ['id'], replicaIdentity: 'default', rows: 2 });
     const data = store.text(items.dataKey!);

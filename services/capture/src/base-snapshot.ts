@@ -6,6 +6,7 @@ import {
   parseLsn,
   type SnapshotManifest,
   type SnapshotTable,
+  type SnapshotTableSealing,
   snapshotManifestKey,
   snapshotsPrefix,
   TidemarkError,
@@ -20,6 +21,7 @@ import {
   replicationClientConfig,
 } from './pg-connection.js';
 import { readPublishedTables } from './snapshot-catalog.js';
+import { readSequences } from './snapshot-sequences.js';
 import { copyTable } from './snapshot-table-copy.js';
 
 /**
@@ -35,6 +37,8 @@ export interface BaseSnapshotOptions {
   readonly publicationName: string;
   readonly store: ObjectStore;
   readonly logger: CaptureLogger;
+  /** how table data objects are stored (zstd blocks, encryption); absent: plain COPY text */
+  readonly sealing?: SnapshotTableSealing;
 }
 
 export interface BaseSnapshotResult {
@@ -166,11 +170,19 @@ async function copySnapshot(
       tables.push(
         await copyTable(
           client,
-          { store: opts.store, source: opts.source, lsn, index, logger: opts.logger },
+          {
+            store: opts.store,
+            source: opts.source,
+            lsn,
+            index,
+            logger: opts.logger,
+            ...(opts.sealing ? { sealing: opts.sealing } : {}),
+          },
           t,
         ),
       );
     }
+    const sequences = await readSequences(client);
     await client.query('commit');
     return {
       formatVersion: 1,
@@ -180,6 +192,7 @@ async function copySnapshot(
       createdAt: new Date().toISOString(),
       serverVersion: Number(clock.rows[0]!.version),
       tables,
+      sequences,
     };
   } finally {
     await client.end().catch(() => undefined);

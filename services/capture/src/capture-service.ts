@@ -4,13 +4,16 @@ import {
   type MicrosSinceEpoch,
   type ObjectStore,
   parseLsn,
+  type SnapshotTableSealing,
   type TransactionRecord,
   type TransactionSink,
 } from '@tidemark/shared';
 import { ensureBaseSnapshot } from './base-snapshot.js';
 import type { CaptureLogger } from './capture-logger.js';
 import { ConfirmationQueue } from './confirmation-queue.js';
+import { ensureDdlCapture } from './ddl-capture.js';
 import { Heartbeat } from './heartbeat.js';
+import { NewTableWatcher } from './new-table-watcher.js';
 import { connectSql } from './pg-connection.js';
 import type { PgoutputMessage } from './pgoutput-decoder.js';
 import { ReplicationStream } from './replication-stream.js';
@@ -25,8 +28,12 @@ export interface CaptureServiceOptions {
   readonly tablesWithoutKey: TablesWithoutKeyPolicy;
   readonly store: ObjectStore;
   readonly sink: TransactionSink;
+  /** how base snapshot table data is stored (zstd blocks, encryption); absent: plain COPY text */
+  readonly snapshotSealing?: SnapshotTableSealing;
   /** 0 disables the heartbeat */
   readonly heartbeatIntervalMs: number;
+  /** how often to look for tables that joined the publication and take their table snapshot (0 or absent: never) */
+  readonly newTableCheckMs?: number;
   readonly logger: CaptureLogger;
   /** reconnect backoff: first delay and cap (defaults 200 ms and 30 s) */
   readonly reconnectDelayMs?: { readonly initial: number; readonly max: number };
@@ -75,6 +82,7 @@ export class CaptureService {
   private readonly pending = new Set<Promise<void>>();
   /** a confirmation is scheduled for the end of this event-loop turn (see scheduleConfirm) */
   private confirmScheduled: NodeJS.Immediate | undefined;
+  private newTables: NewTableWatcher | undefined;
   private state = {
     connected: false,
     snapshotLsn: undefined as Lsn | undefined,
@@ -105,6 +113,8 @@ export class CaptureService {
         tablesWithoutKey: this.opts.tablesWithoutKey,
         logger: this.opts.logger,
       });
+      // before the snapshot, so every schema change after its consistent point is captured
+      await ensureDdlCapture(client, this.opts.logger);
     } finally {
       await client.end();
     }
@@ -115,6 +125,7 @@ export class CaptureService {
       publicationName: this.opts.publicationName,
       store: this.opts.store,
       logger: this.opts.logger,
+      ...(this.opts.snapshotSealing ? { sealing: this.opts.snapshotSealing } : {}),
     });
     this.state.snapshotLsn = snapshot.lsn;
     const durable = await this.opts.sink.durableLsn();
@@ -125,8 +136,23 @@ export class CaptureService {
       },
       'capture starting to stream',
     );
+    if (this.opts.newTableCheckMs) {
+      this.newTables = new NewTableWatcher({
+        sourceUrl: this.opts.sourceUrl,
+        source: this.opts.sourceName,
+        publicationName: this.opts.publicationName,
+        store: this.opts.store,
+        logger: this.opts.logger,
+        sealing: this.opts.snapshotSealing ?? { compress: false },
+        manifestKey: snapshot.manifestKey,
+        intervalMs: this.opts.newTableCheckMs,
+      });
+      // before streaming: the filter must know the tables from the first transaction on
+      await this.newTables.init();
+    }
     await this.connect();
     this.heartbeat.start();
+    this.newTables?.start();
   }
 
   /** Stops the heartbeat and the stream; waits for writes in flight and confirms what became durable. */
@@ -136,6 +162,7 @@ export class CaptureService {
     this.draining = true; // the session stays open only to confirm: further messages are ignored
     clearTimeout(this.restartTimer);
     await this.heartbeat.stop();
+    await this.newTables?.stop();
     await Promise.allSettled([...this.pending]);
     clearImmediate(this.confirmScheduled);
     this.confirmScheduled = undefined;
@@ -210,7 +237,8 @@ export class CaptureService {
       );
       return;
     }
-    const tx = out.record;
+    // changes to tables that wait for their table snapshot stay out (new-table-watcher.ts)
+    const tx = this.newTables ? this.newTables.filter(out.record) : out.record;
     this.state.receivedLsn = tx.endLsn;
     if (tx.changes.length === 0) {
       // nothing to journal (possible before PG 15, or everything filtered): confirmable in order

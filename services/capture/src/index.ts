@@ -1,6 +1,7 @@
 export { type BaseSnapshotOptions, type BaseSnapshotResult, ensureBaseSnapshot } from './base-snapshot.js';
 export { type CaptureLogger, silentLogger } from './capture-logger.js';
 export { CaptureService, type CaptureServiceOptions, type CaptureStatus } from './capture-service.js';
+export { type DdlCaptureState, ddlCaptureState, ensureDdlCapture, installDdlCapture } from './ddl-capture.js';
 export {
   KAFKA_HEADER_CHUNK,
   KAFKA_HEADER_COMMIT_LSN,
@@ -15,4 +16,5 @@ export {
   findTablesWithoutKey,
   type TablesWithoutKeyPolicy,
 } from './source-setup.js';
+export { type TableSnapshotOptions, type TableSnapshotResult, takeTableSnapshot } from './table-snapshot.js';
 export * from './transaction-assembler.js';

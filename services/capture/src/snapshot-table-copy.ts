@@ -1,10 +1,9 @@
 import {
-  createSha256,
-  createXxh64,
   type Lsn,
   type ObjectStore,
+  putSnapshotTableData,
   type SnapshotTable,
-  snapshotTableKey,
+  type SnapshotTableSealing,
 } from '@tidemark/shared';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -25,6 +24,8 @@ export interface CopyTarget {
   /** the table's position in the manifest, its data key's number */
   readonly index: number;
   readonly logger: CaptureLogger;
+  /** zstd blocks and/or encryption of the data object; absent: plain COPY text */
+  readonly sealing?: SnapshotTableSealing;
 }
 
 /** One manifest entry; for a table with rows of its own, its COPY data streamed into the store. */
@@ -40,6 +41,7 @@ export async function copyTable(
     kind: t.kind,
     columns: t.columns,
     primaryKey: t.primaryKey,
+    indexes: t.indexes,
     replicaIdentity: t.replicaIdentity,
     partitionKey: t.partitionKey,
     partitionOf: t.partitionOf,
@@ -49,57 +51,21 @@ export async function copyTable(
 
   const columnList = t.columns.length > 0 ? ` (${t.columns.map((c) => quoteIdent(c.name)).join(', ')})` : '';
   const stream = client.query(copyTo(`copy ${qualifiedName(t.schema, t.table)}${columnList} to stdout`));
-  const stats = { rows: 0, bytes: 0, sha256: createSha256(), xxh64: createXxh64() };
-  const dataKey = snapshotTableKey(target.source, target.lsn, target.index);
+  let data: Awaited<ReturnType<typeof putSnapshotTableData>>;
   try {
-    await target.store.put(dataKey, measured(stream, stats));
+    data = await putSnapshotTableData(
+      target.store,
+      { source: target.source, lsn: target.lsn, index: target.index },
+      stream,
+      target.sealing ?? { compress: false },
+    );
   } catch (err) {
     stream.destroy();
     throw err;
   }
   target.logger.debug(
-    { table: `${t.schema}.${t.table}`, rows: stats.rows, bytes: stats.bytes },
+    { table: `${t.schema}.${t.table}`, rows: data.rows, bytes: data.bytes, stored: data.storedBytes },
     'table copied',
   );
-  return {
-    ...base,
-    dataKey,
-    rows: stats.rows,
-    bytes: stats.bytes,
-    sha256: stats.sha256.digestHex(),
-    xxh64: stats.xxh64.digestHex(),
-  };
-}
-
-interface CopyStats {
-  rows: number;
-  bytes: number;
-  readonly sha256: ReturnType<typeof createSha256>;
-  readonly xxh64: ReturnType<typeof createXxh64>;
-}
-
-const BATCH_BYTES = 256 * 1024;
-
-/**
- * Passes COPY data through in batches of about 256 KiB while hashing and counting. Memory
- * stays bounded: the COPY stream is pulled only as fast as the store consumes.
- */
-async function* measured(stream: AsyncIterable<Buffer>, stats: CopyStats): AsyncGenerator<Uint8Array> {
-  let batch: Buffer[] = [];
-  let batchBytes = 0;
-  for await (const chunk of stream) {
-    stats.sha256.update(chunk);
-    stats.xxh64.update(chunk);
-    stats.bytes += chunk.length;
-    // text-format COPY ends every row with a newline and escapes newlines inside values
-    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) stats.rows++;
-    batch.push(chunk);
-    batchBytes += chunk.length;
-    if (batchBytes >= BATCH_BYTES) {
-      yield Buffer.concat(batch, batchBytes);
-      batch = [];
-      batchBytes = 0;
-    }
-  }
-  if (batchBytes > 0) yield Buffer.concat(batch, batchBytes);
+  return { ...base, ...data };
 }

@@ -5,9 +5,12 @@ import { ChangeRuns } from './change-runs.js';
 import type { JournalEntry } from './journal-reader.js';
 import { OneByOne, replayRecord, withBatchContext, withRecordContext } from './record-replay.js';
 import { isPastTarget, type StopRule } from './restore-target.js';
+import type { SchemaChanges } from './schema-changes.js';
 import type { TargetTableInfo } from './sql-for-change.js';
+import { qualifiedName, quoteIdent } from './sql-ident.js';
 import { StatementPipeline } from './statement-pipeline.js';
 import { StatementRunner } from './statement-runner.js';
+import type { TableSnapshotReplay } from './table-snapshot-replay.js';
 
 /**
  * Replays journal records into the target, in batches: each batch is one target
@@ -35,12 +38,18 @@ export interface ApplyOptions {
   readonly stopRule: StopRule;
   /** target tables by tableKey(schema, table), from the snapshot manifest */
   readonly tables: ReadonlyMap<string, TargetTableInfo>;
+  /** applies the journal's schema changes and keeps `tables` in step with them (schema-changes.ts) */
+  readonly schemaChanges?: SchemaChanges;
+  /** loads per-table snapshots at their markers (table-snapshot-replay.ts) */
+  readonly tableSnapshots?: TableSnapshotReplay;
   readonly maxChangesPerBatch?: number;
   readonly maxTransactionsPerBatch?: number;
   /** runs of at least this many inserts go through COPY, shorter ones are multi-row INSERTs */
   readonly copyMinRows?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: ApplyProgress) => void;
+  /** where the progress row lives (default `_tidemark.restore_progress`; a schema restore keeps it in its schema) */
+  readonly progressTable?: { readonly schema: string; readonly table: string };
 }
 
 export interface ApplyProgress {
@@ -62,6 +71,17 @@ export const PROGRESS_DDL = [
      transactions bigint NOT NULL, changes bigint NOT NULL)`,
 ];
 
+/** PROGRESS_DDL and UPSERT_PROGRESS for a progress table elsewhere (`"schema"."table"`, quoted) */
+export function progressSql(table: string, schema: string): { ddl: string[]; upsert: string } {
+  return {
+    ddl: [
+      `CREATE SCHEMA IF NOT EXISTS ${schema}`,
+      PROGRESS_DDL[1]!.replace('_tidemark.restore_progress', () => table),
+    ],
+    upsert: UPSERT_PROGRESS.replace('_tidemark.restore_progress', () => table),
+  };
+}
+
 const UPSERT_PROGRESS = `INSERT INTO _tidemark.restore_progress
   (restore_id, last_commit_lsn, last_commit_time, transactions, changes) VALUES ($1, $2, $3, $4, $5)
   ON CONFLICT (restore_id) DO UPDATE SET last_commit_lsn = EXCLUDED.last_commit_lsn,
@@ -74,7 +94,11 @@ export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
   const { client } = opts;
   const maxChanges = opts.maxChangesPerBatch ?? 5000;
   const maxTransactions = opts.maxTransactionsPerBatch ?? 500;
-  for (const sql of PROGRESS_DDL) await client.query(sql);
+  const pt = opts.progressTable;
+  const progress = pt
+    ? progressSql(qualifiedName(pt.schema, pt.table), quoteIdent(pt.schema))
+    : { ddl: PROGRESS_DDL, upsert: UPSERT_PROGRESS };
+  for (const sql of progress.ddl) await client.query(sql);
   const commits = new BatchCommits(client);
   const statements = new StatementPipeline(client);
   const copyMinRows = opts.copyMinRows ?? DEFAULT_COPY_MIN_ROWS;
@@ -95,7 +119,7 @@ export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
       async () => {
         await runs.write(queued);
         await statements.flush();
-        await client.query(UPSERT_PROGRESS, progressValues(opts.restoreId, at));
+        await client.query(progress.upsert, progressValues(opts.restoreId, at));
       },
       () => opts.onProgress?.(at),
     );
@@ -111,7 +135,7 @@ export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
       }
       applying = true;
       batch.push(entry);
-      await replayRecord(entry.record, opts.tables, runs);
+      await replayRecord(entry.record, opts.tables, runs, opts.schemaChanges, opts.tableSnapshots);
       await commits.breathe();
       const n = entry.record.changes.length;
       batchChanges += n;
@@ -137,7 +161,14 @@ export async function applyJournal(opts: ApplyOptions): Promise<ApplyResult> {
     if (!failed) throw err;
     if (failed.entries.length === 0) throw failed.cause;
     throw connected
-      ? await pinpoint(client, failed.entries, opts.tables, failed.cause)
+      ? await pinpoint(
+          client,
+          failed.entries,
+          opts.tables,
+          failed.cause,
+          opts.schemaChanges,
+          opts.tableSnapshots,
+        )
       : withBatchContext(failed.cause, failed.entries);
   }
   return { ...total, stoppedAtTarget };
@@ -163,6 +194,8 @@ async function pinpoint(
   entries: readonly JournalEntry[],
   tables: ReadonlyMap<string, TargetTableInfo>,
   original: unknown,
+  schemaChanges?: SchemaChanges,
+  tableSnapshots?: TableSnapshotReplay,
 ): Promise<Error> {
   const sink = new OneByOne(new StatementRunner(client));
   let failed: { err: unknown; entry: JournalEntry } | undefined;
@@ -170,7 +203,7 @@ async function pinpoint(
     await client.query('BEGIN');
     for (const entry of entries) {
       try {
-        await replayRecord(entry.record, tables, sink);
+        await replayRecord(entry.record, tables, sink, schemaChanges, tableSnapshots);
       } catch (err) {
         failed = { err, entry };
         break;

@@ -97,6 +97,13 @@ export class ChangeRuns implements ChangeSink {
     await this.statements.add(stmt);
   }
 
+  async barrier(action: (client: pg.Client) => Promise<void>): Promise<void> {
+    await this.flush();
+    await this.beforeWrite();
+    await this.statements.flush();
+    await action(this.client);
+  }
+
   /** Writes every queued run, in order; the pipeline may still hold them (the caller flushes it). */
   async flush(): Promise<void> {
     const runs = this.take();

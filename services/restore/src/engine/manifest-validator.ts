@@ -1,4 +1,6 @@
 import { isLsnText, parseLsn, type SnapshotManifest, snapshotPrefix, TidemarkError } from '@tidemark/shared';
+import { checkSnapshotKind, checkTableEncoding } from './manifest-kind-validator.js';
+import { sequenceProblems } from './manifest-sequences.js';
 
 /**
  * Structural check of a snapshot's `manifest.json` before anything acts on it. The
@@ -99,7 +101,10 @@ export function validateManifest(value: unknown, key: string, expectedSource?: s
         fail(`${at}.xxh64 is invalid`);
     }
     if (typeof t.rows !== 'number' || typeof t.bytes !== 'number') fail(`${at}.rows/bytes are missing`);
+    if (t.indexes !== undefined && !validIndexes(t.indexes)) fail(`${at}.indexes is invalid`);
+    checkTableEncoding(t, at, fail);
   });
+  checkSnapshotKind(value, fail);
   // every parent a partition names must be in the manifest and be partitioned
   value.tables.forEach((t: unknown, i: number) => {
     if (!isObject(t) || !isObject(t.partitionOf)) return;
@@ -109,6 +114,7 @@ export function validateManifest(value: unknown, key: string, expectedSource?: s
         `tables[${i}] is a partition of ${String(t.partitionOf.schema)}.${String(t.partitionOf.table)}, which is not a partitioned table of the snapshot`,
       );
   });
+  problems.push(...sequenceProblems(value.sequences));
   if (problems.length > 0) throw corrupt(key, problems);
   return value as unknown as SnapshotManifest;
 }
@@ -133,6 +139,14 @@ function corrupt(key: string, problems: string[]): TidemarkError {
   return new TidemarkError('SNAPSHOT_CORRUPT', `snapshot manifest ${key} is malformed: ${shown}${more}`, {
     details: { key, problems },
   });
+}
+
+/** optional (older manifests have none): `[{ name, definition }]` */
+function validIndexes(v: unknown): boolean {
+  return (
+    Array.isArray(v) &&
+    v.every((x: unknown) => isObject(x) && typeof x.name === 'string' && typeof x.definition === 'string')
+  );
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

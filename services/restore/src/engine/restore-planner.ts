@@ -1,4 +1,12 @@
-import { type Lsn, parseLsn, parseSegmentKey, type TipDocument } from '@tidemark/shared';
+import {
+  type Lsn,
+  parseLsn,
+  parseSegmentKey,
+  snapshotChainAnchor,
+  snapshotKindOf,
+  TidemarkError,
+  type TipDocument,
+} from '@tidemark/shared';
 import type { RestoreTarget, StopRule } from './restore-target.js';
 import {
   checkTargetInWindow,
@@ -59,6 +67,8 @@ export interface PlanInput {
   readonly target: RestoreTarget;
   /** required for a restorePoint target: where the journal has it (JournalCatalog.findRestorePoint) */
   readonly restorePoint?: ResolvedRestorePoint;
+  /** manifest keys of snapshots that failed verification: never chosen (snapshot-choice.ts) */
+  readonly excludeSnapshots?: ReadonlySet<string>;
 }
 
 export function planRestore(input: PlanInput): RestorePlan {
@@ -77,7 +87,8 @@ export function planRestore(input: PlanInput): RestorePlan {
 
   // newest usable snapshot at or before the target; an xid may have committed anywhere
   // in the window, so its restore starts from the oldest
-  const candidates = window.snapshots.filter((s) =>
+  const eligible = window.snapshots.filter((s) => !input.excludeSnapshots?.has(s.manifestKey));
+  const candidates = eligible.filter((s) =>
     position.kind === 'time'
       ? BigInt(s.snapshotTime) <= position.micros
       : position.kind === 'lsn'
@@ -85,7 +96,11 @@ export function planRestore(input: PlanInput): RestorePlan {
         : true,
   );
   const snapshot = position.kind === 'xid' ? candidates[0] : candidates[candidates.length - 1];
-  if (!snapshot) throw new Error('unreachable: the window check guarantees a snapshot');
+  if (!snapshot) {
+    if (eligible.length < window.snapshots.length)
+      throw noVerifiedSnapshot(source, window.snapshots, eligible);
+    throw new Error('unreachable: the window check guarantees a snapshot');
+  }
   const snapshotLsn = parseLsn(snapshot.lsn);
 
   const stopRule: StopRule =
@@ -104,7 +119,12 @@ export function planRestore(input: PlanInput): RestorePlan {
     source,
     snapshot,
     snapshotLsn,
-    chainAnchor: isChainStart ? snapshot.sha256 : null,
+    // a compacted snapshot sits inside the chain: the next segment links to its anchor segment
+    chainAnchor: isChainStart
+      ? snapshot.sha256
+      : snapshotKindOf(snapshot) === 'compacted'
+        ? snapshotChainAnchor(snapshot, snapshot.sha256).sha256
+        : null,
     segmentKeys,
     segmentSizes,
     totalBytes: snapshotBytes + segmentSizes.reduce((a, b) => a + b, 0),
@@ -154,4 +174,18 @@ function selectSegments(
 
 function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function noVerifiedSnapshot(
+  source: string,
+  all: readonly SnapshotInfo[],
+  eligible: readonly SnapshotInfo[],
+): TidemarkError {
+  const skipped = all.filter((s) => !eligible.includes(s)).map((s) => s.lsn);
+  return new TidemarkError(
+    'SNAPSHOT_CORRUPT',
+    `source ${source} has no snapshot at or before the target that passes verification (failed: ${skipped.join(', ')}); ` +
+      'restore to a time after a snapshot that verifies, or repair the store',
+    { details: { source, skippedSnapshots: skipped } },
+  );
 }

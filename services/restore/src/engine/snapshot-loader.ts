@@ -2,6 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   createSha256,
+  isTidemarkError,
+  type KeyProvider,
   type ObjectStore,
   type SnapshotManifest,
   type SnapshotTable,
@@ -15,6 +17,7 @@ import { parseManifest } from './manifest-validator.js';
 import { forEachParallel } from './parallel.js';
 import type { SnapshotInfo } from './restore-window.js';
 import { buildSchemaDdl, type SchemaDdl } from './schema-builder.js';
+import { decodedTableData } from './snapshot-table-data.js';
 import { displayName, qualifiedName, quoteIdent } from './sql-ident.js';
 import { connectTarget, type TargetLocation } from './target-database.js';
 
@@ -33,6 +36,10 @@ export interface LoadSnapshotOptions {
   readonly signal?: AbortSignal;
   readonly logger?: EngineLogger;
   readonly onTableLoaded?: (table: { schema: string; table: string; rows: number }) => void;
+  /** opens encrypted table data (tmblock-v1); without it such a table fails with DECRYPT_FAILED */
+  readonly keys?: KeyProvider | undefined;
+  /** a table restore: the tables to build, renamed (table-selection.ts), from the verified manifest */
+  readonly select?: (manifest: SnapshotManifest) => SnapshotManifest;
 }
 
 export interface LoadedSnapshot {
@@ -43,7 +50,8 @@ export interface LoadedSnapshot {
 }
 
 export async function loadSnapshot(opts: LoadSnapshotOptions): Promise<LoadedSnapshot> {
-  const manifest = await fetchVerifiedManifest(opts.store, opts.snapshot);
+  const verified = await fetchVerifiedManifest(opts.store, opts.snapshot);
+  const manifest = opts.select ? opts.select(verified) : verified;
   const ddl = buildSchemaDdl(manifest);
   await withClient(opts.target, async (client) => {
     await runInTransaction(client, [...ddl.schemas, ...ddl.tables]);
@@ -109,9 +117,15 @@ async function loadTable(
       }
     };
     try {
-      await pipeline(Readable.from(hashing()), copy, opts.signal ? { signal: opts.signal } : {});
+      await pipeline(
+        Readable.from(decodedTableData(hashing(), table, opts.keys)),
+        copy,
+        opts.signal ? { signal: opts.signal } : {},
+      );
     } catch (err) {
       opts.signal?.throwIfAborted();
+      // sealed data that failed its own checks (checksum, decryption) says so itself
+      if (isTidemarkError(err, 'SNAPSHOT_CORRUPT') || isTidemarkError(err, 'DECRYPT_FAILED')) throw err;
       // COPY refused the data: corrupt data, or data this target cannot take? The hash decides.
       if ((await hashObject(store, key)) !== table.sha256)
         throw corruptData(key, name, 'does not match its SHA-256', err);

@@ -13,7 +13,7 @@ import type { Statement } from './sql-for-change.js';
 export class StatementRunner {
   private readonly names = new Map<string, string>();
 
-  constructor(private readonly client: pg.Client) {}
+  constructor(readonly client: pg.Client) {}
 
   async run(stmt: Statement): Promise<void> {
     let name = this.names.get(stmt.text);
