@@ -19,12 +19,23 @@ export type Permission =
   | 'restores:create'
   | 'restore-points:create'
   | 'verify'
+  | 'reports:read'
+  | 'audit-log:read'
   | 'admin';
 
 export const ROLE_PERMISSIONS: Readonly<Record<ApiRole, readonly Permission[]>> = {
   restore: ['sources:read', 'restores:read', 'restores:create', 'restore-points:create'],
-  audit: ['sources:read', 'restores:read', 'verify'],
-  admin: ['sources:read', 'restores:read', 'restores:create', 'restore-points:create', 'verify', 'admin'],
+  audit: ['sources:read', 'restores:read', 'verify', 'reports:read', 'audit-log:read'],
+  admin: [
+    'sources:read',
+    'restores:read',
+    'restores:create',
+    'restore-points:create',
+    'verify',
+    'reports:read',
+    'audit-log:read',
+    'admin',
+  ],
 };
 
 export interface Principal {

@@ -129,7 +129,7 @@ describe('reading a journal of compressed and encrypted segments', () => {
     expect(report.ok).toBe(false);
     expect(report.problems.map((p) => [p.key, p.kind])).toContainEqual([
       segments[3]!.key,
-      'segment-checksum',
+      'checksum-mismatch',
     ]);
   });
 });

@@ -1,4 +1,12 @@
-import { initChecksums, snapshotManifestKey, type TransactionRecord, tipKey } from '@tidemark/shared';
+import {
+  initChecksums,
+  parseLsn,
+  sha256Hex,
+  snapshotManifestKey,
+  snapshotTableKey,
+  type TransactionRecord,
+  tipKey,
+} from '@tidemark/shared';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JournalCatalog } from './journal-catalog.js';
 import { verifyJournal } from './journal-verifier.js';
@@ -68,11 +76,15 @@ describe('verifyJournal', () => {
     expect(await verify()).toEqual({
       ok: true,
       source: 'app',
+      range: null,
       snapshotLsn: '0/1000',
+      snapshots: 1,
       segments: 3,
       records: 6,
+      bytes: expect.any(Number),
       firstLsn: '0/1100',
       lastLsn: '0/1600',
+      chainHead: segments[2]!.sha256,
       tipSegmentKey: segments[2]!.key,
       problems: [],
     });
@@ -86,10 +98,13 @@ describe('verifyJournal', () => {
     const kinds = report.problems.map(
       (p) => `${p.key === segments[0]!.key ? 'seg0' : p.key === segments[1]!.key ? 'seg1' : p.key}:${p.kind}`,
     );
-    expect(kinds).toContain(`${snap.manifest.tables[0]!.dataKey}:data-checksum`);
-    expect(kinds.some((k) => k.startsWith('seg0:'))).toBe(true);
-    // the segment after the unreadable one cannot be linked to it
-    expect(kinds).toContain('seg1:broken-link');
+    expect(kinds).toContain(`${snap.manifest.tables[0]!.dataKey}:snapshot-damaged`);
+    expect(kinds).toContain('seg0:checksum-mismatch');
+    // the damaged segment is chained by the hash its footer claims: no noise after it
+    expect(
+      kinds.some((k) => k.startsWith('seg1:')),
+      kinds.join(' '),
+    ).toBe(false);
     expect(report.problems.find((p) => p.key === segments[0]!.key)?.offset).toEqual(expect.any(Number));
     expect(report.records).toBe(4);
   });
@@ -102,20 +117,64 @@ describe('verifyJournal', () => {
   it('detects a missing segment, a tampered manifest and a tip that names another hash', async () => {
     await store.delete(segments[1]!.key);
     const missing = await verify();
-    expect(missing.problems.map((p) => p.kind)).toEqual(['broken-link']);
+    expect(missing.problems.map((p) => p.kind)).toEqual(['missing-segment']);
     expect(missing.problems[0]?.key).toBe(segments[2]!.key);
 
     store.corrupt(snapshotManifestKey('app', SNAP), 5);
     const tampered = await verify();
-    expect(tampered.problems.map((p) => p.kind)).toEqual(
-      expect.arrayContaining(['manifest-invalid', 'broken-link']),
-    );
+    expect(tampered.problems.map((p) => p.kind)).toContain('snapshot-damaged');
 
     const tip = JSON.parse(new TextDecoder().decode(await store.get(tipKey('app'))));
     await store.put(
       tipKey('app'),
       new TextEncoder().encode(JSON.stringify({ ...tip, sha256: '0'.repeat(64) })),
     );
-    expect((await verify()).problems.map((p) => p.kind)).toContain('tip-hash');
+    expect((await verify()).problems.map((p) => p.kind)).toContain('tip-mismatch');
+  });
+
+  it('starts the chain at a compacted snapshot once the base and older segments are gone', async () => {
+    // a compacted snapshot at the end of segment 1, as compaction writes it
+    const lsn = '0/1400';
+    const dataKey = snapshotTableKey('app', parseLsn(lsn), 0);
+    const data = new TextEncoder().encode('1\ta\n');
+    await store.put(dataKey, data);
+    const compacted = {
+      ...snap.manifest,
+      lsn,
+      snapshotTime: String(txs[3]!.commitTime),
+      kind: 'compacted',
+      basedOn: { lsn: '0/1000', manifestSha256: snap.sha256 },
+      chainAnchor: { segmentKey: segments[1]!.key, sha256: segments[1]!.sha256, lastLsn: lsn },
+      tables: snap.manifest.tables.map((t) => ({
+        ...t,
+        dataKey,
+        sha256: sha256Hex(data),
+        bytes: data.byteLength,
+      })),
+    };
+    await store.put(
+      snapshotManifestKey('app', parseLsn(lsn)),
+      new TextEncoder().encode(JSON.stringify(compacted)),
+    );
+    expect((await verify()).problems).toEqual([]);
+    // retention: the base snapshot and the segments the compacted one holds are deleted
+    for (const key of [
+      snap.manifestKey,
+      snap.manifest.tables[0]!.dataKey!,
+      segments[0]!.key,
+      segments[1]!.key,
+    ])
+      await store.delete(key);
+    const report = await verify();
+    expect(report).toMatchObject({ ok: true, snapshotLsn: '0/1400', segments: 1, firstLsn: '0/1500' });
+    // a compacted snapshot whose anchor does not match its segment
+    await store.put(
+      snapshotManifestKey('app', parseLsn(lsn)),
+      new TextEncoder().encode(
+        JSON.stringify({ ...compacted, chainAnchor: { ...compacted.chainAnchor, sha256: 'a'.repeat(64) } }),
+      ),
+    );
+    const wrong = await verify();
+    expect(wrong.problems.map((p) => [p.kind, p.key])).toEqual([['missing-segment', segments[2]!.key]]);
   });
 });

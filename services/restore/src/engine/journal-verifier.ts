@@ -1,61 +1,82 @@
 import {
-  createSha256,
   formatLsn,
+  formatTimestampMicros,
   initChecksums,
   type KeyProvider,
   type Lsn,
   type ObjectStore,
   parseLsn,
-  type SegmentHeader,
-  sha256Hex,
-  snapshotManifestKey,
+  SEGMENT_FOOTER_LENGTH,
+  snapshotChainAnchor,
+  snapshotsPrefix,
+  type TipDocument,
+  tipKey,
   toTidemarkError,
-  verifyChain,
   verifySegmentWithKeys,
 } from '@tidemark/shared';
-import type { JournalCatalog } from './journal-catalog.js';
-import { parseManifest } from './manifest-validator.js';
+import { type AuditedSegment, auditChain, type ChainStart } from './chain-audit.js';
+import { type JournalCatalog, type SourceState, summarize } from './journal-catalog.js';
+import { forEachParallel } from './parallel.js';
+import { restoreWindow, type SnapshotInfo } from './restore-window.js';
+import { auditSnapshotTables, keyInMessage } from './snapshot-audit.js';
+import { segmentProblemKind, type VerificationProblem } from './verification-problems.js';
+import { selectRange, type VerificationRange } from './verification-range.js';
 
 /**
- * The auditor's check of one source's journal: the base snapshot the chain starts at
- * (manifest structure, and each table's data against its SHA-256 unless
- * `checkSnapshotData` is false), every segment up to the tip (all checksums), the hash
- * chain from the manifest's SHA-256 to the tip, and the tip itself. Unlike a restore it
- * does not stop at the first problem: it reports them all, so one report tells the whole
- * state. Reproducible by anyone with read access: it only reads.
+ * The auditor's check of one source's journal, whole or a range of it: the snapshot the
+ * chain starts at and every usable snapshot (each table object's size, xxh64, SHA-256), every
+ * segment (record, block and whole-segment checksums, structure, LSN order inside), the
+ * SHA-256 chain rebuilt by hash (chain-audit.ts), LSN continuity, the tip document, and that
+ * the restorable window GET /v1/sources claims is the one the verified journal supports.
+ * It never stops at the first problem: one report tells the whole state. It only reads.
  *
- * Encrypted segments: every checksum, the SHA-256 chain and the index are checked on the
- * stored bytes, so an auditor needs no key. With `keys`, their blocks are also decrypted
- * and every record's xxh64 checked; `notDecrypted` counts those that were not.
+ * Segments are read `concurrency` at a time (only their verdicts are kept, never their
+ * bytes), so it runs as fast as the store serves reads. Encrypted segments are checked on
+ * their stored bytes without a key; with `keys` their records too (`notDecrypted` counts
+ * those that were not opened).
  */
-export interface VerifyProblem {
-  readonly key: string;
-  readonly offset?: number;
-  readonly kind: string;
-  readonly message: string;
-}
+export type VerifyProblem = VerificationProblem;
 
 export interface VerifyReport {
   readonly ok: boolean;
   readonly source: string;
+  /** the range asked for, as given (null: the whole journal) */
+  readonly range: { readonly from: string | null; readonly to: string | null } | null;
+  /** the snapshot the chain starts at */
   readonly snapshotLsn: string | null;
-  /** segments checked (up to the tip) */
+  readonly snapshots: number;
+  /** segments read and checked */
   readonly segments: number;
   /** records in the segments that passed verification */
   readonly records: number;
-  /** commit LSN range covered by the verified segments (`X/Y`) */
+  readonly bytes: number;
+  /** commit LSN range of the verified segments (`X/Y`) */
   readonly firstLsn: string | null;
   readonly lastLsn: string | null;
+  /** SHA-256 of the last segment on the verified chain */
+  readonly chainHead: string | null;
   readonly tipSegmentKey: string | null;
   readonly problems: readonly VerifyProblem[];
-  /** encrypted segments whose records could not be checked for lack of a key (only when > 0) */
   readonly notDecrypted?: number;
+}
+
+export interface VerifyProgress {
+  readonly phase: 'listing' | 'snapshots' | 'segments' | 'chain' | 'done';
+  readonly segmentsDone: number;
+  readonly segmentsTotal: number;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly problems: number;
 }
 
 export interface VerifyOptions {
   readonly checkSnapshotData?: boolean;
-  /** decrypts encrypted segments to check their records too */
   readonly keys?: KeyProvider;
+  readonly range?: VerificationRange;
+  /** objects read at once (default 8) */
+  readonly concurrency?: number;
+  readonly onProgress?: (p: VerifyProgress) => void;
+  readonly signal?: AbortSignal;
 }
 
 export async function verifyJournal(
@@ -66,156 +87,356 @@ export async function verifyJournal(
 ): Promise<VerifyReport> {
   await initChecksums();
   await catalog.requireSource(source);
-  const problems: VerifyProblem[] = [];
-  const tip = await catalog.readTip(source).catch((err: unknown) => {
-    const e = toTidemarkError(err);
-    problems.push({ key: String(e.details.key ?? source), kind: 'tip-invalid', message: e.message });
-    return null;
-  });
-  // the chain starts at the tip's snapshot; before the first segment, at the newest one
-  let snapshotLsn: Lsn | undefined = tip ? parseLsn(tip.snapshotLsn) : undefined;
-  if (snapshotLsn === undefined) {
-    const all = await catalog.listSnapshots(source);
-    const newest = all[all.length - 1];
-    if (newest) snapshotLsn = parseLsn(newest.lsn);
-  }
-  if (snapshotLsn === undefined) {
-    problems.push({ key: source, kind: 'no-snapshot', message: `source ${source} has no base snapshot` });
-    return report(source, undefined, tip?.segmentKey ?? null, [], 0, 0, problems);
-  }
-  const manifestSha = await verifySnapshot(store, source, snapshotLsn, options, problems);
+  const concurrency = Math.max(1, options.concurrency ?? 8);
+  const problems: VerificationProblem[] = [];
+  const progress = {
+    phase: 'listing' as VerifyProgress['phase'],
+    segmentsDone: 0,
+    segmentsTotal: 0,
+    bytesDone: 0,
+    bytesTotal: 0,
+  };
+  const report = () => options.onProgress?.({ ...progress, problems: problems.length });
+  report();
 
-  const keys = tip ? await catalog.listSegmentKeys(source, { afterLsn: snapshotLsn, tip }) : [];
-  const links: { key: string; header: SegmentHeader; sha256: string }[] = [];
+  const state = await readState(catalog, source, problems);
+  const { tip } = state;
+  for (const p of state.problems)
+    problems.push({ kind: 'snapshot-damaged', key: keyInMessage(p, snapshotsPrefix(source)), message: p });
+
+  const startSnapshot = chainStartSnapshot(state);
+  if (!startSnapshot) {
+    problems.push({
+      kind: 'snapshot-damaged',
+      key: snapshotsPrefix(source),
+      message: tip
+        ? `the snapshot the journal starts at (LSN ${tip.snapshotLsn}) is not in the store, and no compacted snapshot continues the chain`
+        : `source ${source} has no base snapshot`,
+    });
+  }
+  // without its snapshot (reported above) the segments and the tip are still checked
+  const anchor: ChainStart | undefined = startSnapshot
+    ? chainStartOf(startSnapshot)
+    : tip
+      ? { sha256: '', lsn: parseLsn(tip.snapshotLsn), describe: `the missing snapshot at ${tip.snapshotLsn}` }
+      : undefined;
+
+  const listed = tip && anchor ? await catalog.listSegments(source, { tip, afterLsn: anchor.lsn }) : [];
+  const selected = selectRange(listed, options.range);
+  progress.segmentsTotal = selected.length;
+  progress.bytesTotal = selected.reduce((n, s) => n + s.size, 0);
+
+  // snapshots: the chain start and every usable one (a range: only those a restore into it uses)
+  progress.phase = 'snapshots';
+  report();
+  const usable = state.window?.snapshots ?? (startSnapshot ? [startSnapshot] : []);
+  const toCheck = snapshotsToCheck(usable, startSnapshot, options.range);
+  const damagedSnapshots = new Set<string>();
+  if (options.checkSnapshotData !== false) {
+    for (const snap of toCheck) {
+      const before = problems.length;
+      await auditSnapshotTables(store, snap, concurrency, problems, (n) => {
+        progress.bytesDone += n;
+      });
+      if (problems.length > before) damagedSnapshots.add(snap.manifestKey);
+      options.signal?.throwIfAborted();
+    }
+  }
+
+  progress.phase = 'segments';
+  report();
+  const audited: AuditedSegment[] = new Array(selected.length);
   let records = 0;
   let notDecrypted = 0;
-  // one segment in memory at a time, the next one already on its way
-  let next = keys[0] === undefined ? undefined : fetch(store, keys[0]);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    const got = await (next as Promise<Uint8Array | Error>);
-    next = keys[i + 1] === undefined ? undefined : fetch(store, keys[i + 1] as string);
-    if (got instanceof Error) {
-      problems.push({ key, kind: 'missing', message: `segment ${key} cannot be read: ${got.message}` });
-      continue;
-    }
-    // verifySegment reports every problem of the segment, not only the first
-    const v = await verifySegmentWithKeys(got, options.keys);
-    if (v.sealing && !v.sealing.contentVerified && v.ok) notDecrypted++;
-    if (v.ok && v.header && v.sha256) {
-      links.push({ key, header: v.header, sha256: v.sha256 });
-      records += v.header.recordCount;
-    } else {
-      for (const p of v.problems) problems.push({ key, offset: p.offset, kind: p.kind, message: p.message });
-    }
+  const computed = new Map<string, string>();
+  const headers = new Map<string, { lastLsn: Lsn; firstLsn: Lsn; lastCommitTime: bigint }>();
+  await forEachParallel(
+    selected.map((s, i) => ({ ...s, i })),
+    concurrency,
+    async ({ key, i }) => {
+      options.signal?.throwIfAborted();
+      let bytes: Uint8Array;
+      try {
+        bytes = await store.get(key);
+      } catch (err) {
+        audited[i] = { key, readable: false };
+        problems.push({
+          kind: 'missing-segment',
+          key,
+          message: `segment ${key} cannot be read: ${toTidemarkError(err).message}`,
+        });
+        return;
+      }
+      const v = await verifySegmentWithKeys(bytes, options.keys);
+      const h = v.header;
+      const segProblems = collapse(key, v.problems);
+      problems.push(...segProblems);
+      if (v.ok && h) records += h.recordCount;
+      if (v.sealing && !v.sealing.contentVerified && v.ok) notDecrypted++;
+      if (v.sha256) computed.set(key, v.sha256);
+      if (h) headers.set(key, { firstLsn: h.firstLsn, lastLsn: h.lastLsn, lastCommitTime: h.lastCommitTime });
+      audited[i] = {
+        key,
+        readable: true,
+        ...(h
+          ? {
+              firstLsn: h.firstLsn,
+              lastLsn: h.lastLsn,
+              prevSha256: h.prevSha256,
+              createdAt: h.createdAt,
+              source: h.source,
+            }
+          : {}),
+        ...(identity(bytes, v.ok ? v.sha256 : undefined) ?? {}),
+        ...(segProblems.some((p) => p.kind !== 'forged') ? { damaged: true } : {}),
+      };
+      progress.segmentsDone++;
+      progress.bytesDone += bytes.byteLength;
+      report();
+    },
+  );
+
+  progress.phase = 'chain';
+  report();
+  let chainHead: string | null = null;
+  let firstLsn: Lsn | undefined;
+  let lastLsn: Lsn | undefined;
+  if (anchor && tip) {
+    const first = audited[0];
+    const isChainStart = selected.length === listed.length || first?.key === listed[0]?.key;
+    const start: ChainStart =
+      (isChainStart && anchor.sha256 !== '') || !first?.prevSha256
+        ? anchor
+        : {
+            sha256: first.prevSha256,
+            lsn: isChainStart ? anchor.lsn : 0n,
+            describe: isChainStart ? anchor.describe : `the segment before ${first.key}`,
+          };
+    const last = audited[audited.length - 1];
+    const reachesTip = last?.key === tip.segmentKey || listed.length === 0;
+    const chain = auditChain(audited, start, last ? { key: last.key } : null);
+    problems.push(...chain.problems);
+    const ends = chain.chain;
+    firstLsn = ends[0]?.firstLsn;
+    lastLsn = ends[ends.length - 1]?.lastLsn;
+    chainHead = ends[ends.length - 1]?.identity ?? null;
+    // after garbage collection the chain may start at a compacted snapshot anchored at the tip itself
+    const tipIsAnchor =
+      listed.length === 0 &&
+      startSnapshot?.chainAnchor?.segmentKey === tip.segmentKey &&
+      startSnapshot.chainAnchor.sha256 === tip.sha256;
+    if (reachesTip && !tipIsAnchor) checkTip(tip, listed, computed, headers, problems);
+    checkAnchors(usable, audited, problems);
+    if (!options.range && chain.complete && reachesTip)
+      checkWindow(
+        state,
+        usable.filter((s) => !damagedSnapshots.has(s.manifestKey)),
+        problems,
+      );
   }
-  if (manifestSha !== undefined) {
-    for (const p of verifyChain({ sha256: manifestSha, lsn: snapshotLsn }, links))
-      problems.push(chainProblem(p));
-  }
-  if (tip) {
-    const last = links[links.length - 1];
-    if (keys[keys.length - 1] !== tip.segmentKey)
-      problems.push({
-        key: tip.segmentKey,
-        kind: 'tip-missing',
-        message: `the tip names ${tip.segmentKey}, which is not in the store`,
-      });
-    else if (last && last.key === tip.segmentKey && last.sha256 !== tip.sha256)
-      problems.push({
-        key: tip.segmentKey,
-        kind: 'tip-hash',
-        message: `the tip says ${tip.segmentKey} has SHA-256 ${tip.sha256}, it has ${last.sha256}`,
-      });
-    else if (last && last.key === tip.segmentKey && last.header.lastLsn !== parseLsn(tip.lastLsn))
-      problems.push({
-        key: tip.segmentKey,
-        kind: 'tip-lsn',
-        message: `the tip's lastLsn ${tip.lastLsn} is not the segment's`,
-      });
-  }
-  const done = report(source, snapshotLsn, tip?.segmentKey ?? null, links, keys.length, records, problems);
+  progress.phase = 'done';
+  report();
+  // reads ran in parallel: a stable order (by object, then offset) makes reports comparable
+  problems.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : (a.offset ?? -1) - (b.offset ?? -1)));
+  const done: VerifyReport = {
+    ok: problems.length === 0,
+    source,
+    range: options.range
+      ? { from: options.range.from?.text ?? null, to: options.range.to?.text ?? null }
+      : null,
+    snapshotLsn: startSnapshot ? formatLsn(parseLsn(startSnapshot.lsn)) : null,
+    snapshots: toCheck.length,
+    segments: selected.length,
+    records,
+    bytes: progress.bytesDone,
+    firstLsn: firstLsn === undefined ? null : formatLsn(firstLsn),
+    lastLsn: lastLsn === undefined ? null : formatLsn(lastLsn),
+    chainHead,
+    tipSegmentKey: tip?.segmentKey ?? null,
+    problems,
+  };
   return notDecrypted > 0 ? { ...done, notDecrypted } : done;
 }
 
-async function verifySnapshot(
-  store: ObjectStore,
+async function readState(
+  catalog: JournalCatalog,
   source: string,
-  lsn: Lsn,
-  options: VerifyOptions,
-  problems: VerifyProblem[],
-): Promise<string | undefined> {
-  const key = snapshotManifestKey(source, lsn);
-  let bytes: Uint8Array;
+  problems: VerificationProblem[],
+): Promise<SourceState> {
   try {
-    bytes = await store.get(key);
+    return await catalog.getSourceState(source);
   } catch (err) {
-    problems.push({
+    const e = toTidemarkError(err);
+    if (e.code !== 'CHAIN_BROKEN') throw err;
+    problems.push({ kind: 'tip-mismatch', key: tipKey(source), message: e.message });
+    const snapshotProblems: string[] = [];
+    const snapshots = await catalog.listSnapshots(source, snapshotProblems);
+    return {
+      name: source,
+      snapshots,
+      tip: null,
+      window: restoreWindow(snapshots, null),
+      problems: snapshotProblems,
+    };
+  }
+}
+
+/** The snapshot the tip names; after compaction removed it, the oldest compacted one that continues the chain. */
+function chainStartSnapshot(state: SourceState): SnapshotInfo | undefined {
+  const { tip, snapshots } = state;
+  if (!tip) return snapshots[snapshots.length - 1];
+  const start = parseLsn(tip.snapshotLsn);
+  return (
+    snapshots.find((s) => parseLsn(s.lsn) === start) ??
+    snapshots.find((s) => parseLsn(s.lsn) > start && s.chainAnchor !== undefined)
+  );
+}
+
+function chainStartOf(s: SnapshotInfo): ChainStart {
+  // snapshot-anchor.ts: a base snapshot starts the chain, a compacted one continues it
+  const anchor = snapshotChainAnchor(s, s.sha256);
+  const describe = s.chainAnchor
+    ? `compacted snapshot ${s.manifestKey} (chain anchor ${s.chainAnchor.segmentKey})`
+    : `snapshot ${s.manifestKey}`;
+  return { sha256: anchor.sha256, lsn: anchor.lsn, describe };
+}
+
+function snapshotsToCheck(
+  usable: readonly SnapshotInfo[],
+  start: SnapshotInfo | undefined,
+  range: VerificationRange | undefined,
+): SnapshotInfo[] {
+  const all = start && !usable.includes(start) ? [start, ...usable] : [...usable];
+  const from = range?.from;
+  if (!range) return all;
+  // a range: the snapshot a restore to its start would load
+  const before = all.filter((s) =>
+    from === undefined
+      ? s === all[0]
+      : from.kind === 'lsn'
+        ? parseLsn(s.lsn) <= from.lsn
+        : BigInt(s.snapshotTime) <= from.micros,
+  );
+  const pick = before[before.length - 1] ?? all[0];
+  return pick ? [pick] : [];
+}
+
+/** The hash a segment is known by in the chain: computed when it verified, else its footer's claim. */
+function identity(bytes: Uint8Array, verified: string | undefined): { identity: string } | undefined {
+  if (verified) return { identity: verified };
+  if (bytes.byteLength < SEGMENT_FOOTER_LENGTH) return undefined;
+  const at = bytes.byteLength - SEGMENT_FOOTER_LENGTH + 20;
+  return { identity: Buffer.from(bytes.subarray(at, at + 32)).toString('hex') };
+}
+
+/**
+ * One problem per cause: a record whose xxh64 fails also fails the segment's xxh64 and
+ * SHA-256; those follow from it and are left out. All xxh64 holding while the SHA-256 does
+ * not is no accident: someone recomputed the cheap checksums (`forged`).
+ */
+function collapse(
+  key: string,
+  raw: readonly { kind: string; offset: number; message: string }[],
+): VerificationProblem[] {
+  const kinds = new Set(raw.map((p) => p.kind));
+  if (kinds.has('sha256-mismatch') && !kinds.has('segment-checksum') && !kinds.has('record-checksum')) {
+    const p = raw.find((r) => r.kind === 'sha256-mismatch') as { offset: number };
+    return [
+      {
+        kind: 'forged',
+        key,
+        offset: p.offset,
+        message: `segment ${key} was rewritten: every xxh64 checksum holds but its SHA-256 does not, so someone recomputed the checksums anyone can forge`,
+      },
+    ];
+  }
+  const local = kinds.has('record-checksum');
+  return raw
+    .filter((p) => !(p.kind === 'sha256-mismatch' || (local && p.kind === 'segment-checksum')))
+    .map((p) => ({
+      kind: segmentProblemKind(p.kind),
       key,
-      kind: 'missing',
-      message: `snapshot manifest ${key} cannot be read: ${toTidemarkError(err).message}`,
+      offset: p.offset,
+      message: `segment ${key}: ${p.message}`,
+    }));
+}
+
+function checkTip(
+  tip: TipDocument,
+  listed: readonly { key: string }[],
+  computed: ReadonlyMap<string, string>,
+  headers: ReadonlyMap<string, { firstLsn: Lsn; lastLsn: Lsn; lastCommitTime: bigint }>,
+  problems: VerificationProblem[],
+): void {
+  const key = tipKey(tip.source);
+  if (listed[listed.length - 1]?.key !== tip.segmentKey) {
+    problems.push({
+      kind: 'missing-segment',
+      key: tip.segmentKey,
+      message: `the tip names ${tip.segmentKey}, which is not in the store`,
     });
-    return undefined;
+    return;
   }
-  const sha = sha256Hex(bytes);
-  try {
-    const manifest = parseManifest(bytes, key, source);
-    if (options.checkSnapshotData === false) return sha;
-    for (const t of manifest.tables) {
-      if (t.dataKey === null) continue;
-      try {
-        const hash = createSha256();
-        for await (const chunk of await store.getStream(t.dataKey)) hash.update(chunk);
-        const got = hash.digestHex();
-        if (got !== t.sha256)
-          problems.push({
-            key: t.dataKey,
-            kind: 'data-checksum',
-            message: `snapshot data ${t.dataKey} has SHA-256 ${got}, the manifest says ${t.sha256}`,
-          });
-      } catch (err) {
-        problems.push({
-          key: t.dataKey,
-          kind: 'missing',
-          message: `snapshot data ${t.dataKey} cannot be read: ${toTidemarkError(err).message}`,
-        });
-      }
-    }
-  } catch (err) {
-    problems.push({ key, kind: 'manifest-invalid', message: toTidemarkError(err).message });
+  const sha = computed.get(tip.segmentKey);
+  const h = headers.get(tip.segmentKey);
+  const wrong: string[] = [];
+  if (sha && sha !== tip.sha256)
+    wrong.push(`SHA-256 ${tip.sha256} (the segment's is ${sha}: the tip or the segment was replaced)`);
+  if (h && parseLsn(tip.firstLsn) !== h.firstLsn)
+    wrong.push(`firstLsn ${tip.firstLsn} (the segment's is ${formatLsn(h.firstLsn)})`);
+  if (h && parseLsn(tip.lastLsn) !== h.lastLsn)
+    wrong.push(`lastLsn ${tip.lastLsn} (the segment's is ${formatLsn(h.lastLsn)})`);
+  if (h && BigInt(tip.lastCommitTime) !== h.lastCommitTime)
+    wrong.push(`lastCommitTime ${tip.lastCommitTime} (the segment's is ${h.lastCommitTime})`);
+  if (wrong.length > 0)
+    problems.push({
+      kind: 'tip-mismatch',
+      key,
+      message: `the tip disagrees with ${tip.segmentKey}: it says ${wrong.join('; ')}`,
+    });
+}
+
+/** A compacted snapshot names the segment it continues from; that segment must hash as it says. */
+function checkAnchors(
+  snapshots: readonly SnapshotInfo[],
+  audited: readonly AuditedSegment[],
+  problems: VerificationProblem[],
+): void {
+  for (const s of snapshots) {
+    const a = s.chainAnchor;
+    if (!a) continue;
+    const seg = audited.find((x) => x.key === a.segmentKey);
+    if (seg?.identity && seg.identity !== a.sha256)
+      problems.push({
+        kind: 'chain-broken',
+        key: s.manifestKey,
+        message: `compacted snapshot ${s.manifestKey} continues from ${a.segmentKey} with SHA-256 ${a.sha256}, but that segment hashes to ${seg.identity}`,
+      });
   }
-  // the chain is checked against the bytes as they are, even when they do not parse
-  return sha;
 }
 
-function fetch(store: ObjectStore, key: string): Promise<Uint8Array | Error> {
-  return store.get(key).catch((err: unknown) => toTidemarkError(err));
-}
-
-function chainProblem(p: { key: string; kind: string; message: string }): VerifyProblem {
-  return { key: p.key, kind: p.kind, message: p.message };
-}
-
-function report(
-  source: string,
-  snapshotLsn: Lsn | undefined,
-  tipSegmentKey: string | null,
-  links: readonly { header: SegmentHeader }[],
-  segments: number,
-  records: number,
-  problems: VerifyProblem[],
-): VerifyReport {
-  const first = links[0];
-  const last = links[links.length - 1];
-  return {
-    ok: problems.length === 0,
-    source,
-    snapshotLsn: snapshotLsn === undefined ? null : formatLsn(snapshotLsn),
-    segments: segments,
-    records,
-    firstLsn: first ? formatLsn(first.header.firstLsn) : null,
-    lastLsn: last ? formatLsn(last.header.lastLsn) : null,
-    tipSegmentKey,
-    problems,
+/** What GET /v1/sources claims, against the window the verified snapshots and chain support. */
+function checkWindow(
+  state: SourceState,
+  verified: readonly SnapshotInfo[],
+  problems: VerificationProblem[],
+): void {
+  const claimed = summarize(state);
+  const w = restoreWindow(verified, state.tip);
+  const supported = {
+    earliestRestorableTime: w ? formatTimestampMicros(w.earliestTime) : null,
+    latestRestorableTime: w ? formatTimestampMicros(w.latestTime) : null,
+    latestLsn: w ? formatLsn(w.latestLsn) : null,
   };
+  const differ = (['earliestRestorableTime', 'latestRestorableTime', 'latestLsn'] as const)
+    .filter((f) => claimed[f] !== supported[f])
+    .map(
+      (f) => `${f} ${claimed[f] ?? 'null'} where the verified journal supports ${supported[f] ?? 'nothing'}`,
+    );
+  if (differ.length > 0)
+    problems.push({
+      kind: 'window-mismatch',
+      key: state.name,
+      message: `GET /v1/sources claims ${differ.join('; ')}`,
+    });
 }
