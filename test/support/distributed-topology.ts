@@ -37,7 +37,8 @@ export class DistributedTopology {
   private readonly endLsnByOffset = new Map<bigint, Lsn>();
   private tailHigh = -1n;
 
-  async start(schemaSql: string): Promise<void> {
+  /** `extraEnv` is added to every process's environment (e.g. TIDEMARK_REPLICAS) */
+  async start(schemaSql: string, extraEnv: Record<string, string> = {}): Promise<void> {
     [this.cluster, this.kafka, this.s3] = await Promise.all([
       startPostgres({ flavor: 'debian15' }),
       startKafkaBroker(),
@@ -63,6 +64,7 @@ export class DistributedTopology {
       AWS_SECRET_ACCESS_KEY: this.s3.secretAccessKey,
       TIDEMARK_KAFKA_SESSION_TIMEOUT_MS: '6000',
       TIDEMARK_KAFKA_HEARTBEAT_INTERVAL_MS: '500',
+      ...extraEnv,
     };
     this.capture = new TidemarkProcess({
       command: 'capture',

@@ -10,6 +10,7 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { openObjectStore } from './object-store-factory.js';
 import { JournalMetrics } from './ops/journal-metrics.js';
 import { startOpsServer } from './ops/ops-server.js';
+import { openConfiguredReplicas, startReplication } from './replication/replication-setup.js';
 import type { RunningRole } from './running-role.js';
 import { listRegisteredSources } from './source-registry.js';
 
@@ -35,6 +36,12 @@ export async function runJournalRole(config: TidemarkConfig): Promise<RunningRol
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics = new JournalMetrics(registry);
+  const replicator = startReplication(
+    store,
+    openConfiguredReplicas(config, logger),
+    registry,
+    logger.child({ component: 'replicator' }),
+  );
   let consumer: KafkaJournalConsumer | undefined;
   let sources: string[] = [];
   new Gauge({
@@ -108,6 +115,7 @@ export async function runJournalRole(config: TidemarkConfig): Promise<RunningRol
           ? (consumer.status.fatalError ?? `sources: ${sources.join(', ')}`)
           : 'no source registered yet',
       },
+      ...(replicator ? { replication: replicator.readiness() } : {}),
     }),
   });
   logger.info({ ops: ops.url }, 'journal running');
@@ -118,6 +126,7 @@ export async function runJournalRole(config: TidemarkConfig): Promise<RunningRol
       await switching;
       await ops.close();
       await consumer?.stop();
+      await replicator?.stop();
     },
   };
 }

@@ -20,8 +20,13 @@ interface SourceView {
   latestLsn: string | null;
 }
 
-export async function runSourcesCommand(settings: ClientSettings, json: boolean): Promise<number> {
-  const sources = await apiRequest<SourceView[]>(settings, 'GET', '/v1/sources');
+export async function runSourcesCommand(
+  settings: ClientSettings,
+  json: boolean,
+  region?: string,
+): Promise<number> {
+  const route = region ? `/v1/sources?region=${encodeURIComponent(region)}` : '/v1/sources';
+  const sources = await apiRequest<SourceView[]>(settings, 'GET', route);
   if (json) {
     process.stdout.write(`${JSON.stringify(sources, null, 2)}\n`);
     return 0;

@@ -1,0 +1,50 @@
+import {
+  compareKeys,
+  LocalObjectStore,
+  type ObjectStore,
+  type ReplicaConfig,
+  type ReplicaConfigs,
+  S3ObjectStore,
+  type StoreLogger,
+} from '@tidemark/shared';
+
+/**
+ * Opens the store of every replica region. S3 replicas take their credentials from the
+ * environment variables named in `credentialsEnv`, else from the AWS SDK's standard chain
+ * (as the primary does); a replica whose region is not given uses us-east-1.
+ */
+export function openReplicaStores(
+  replicas: ReplicaConfigs,
+  options: { env?: NodeJS.ProcessEnv; logger?: StoreLogger } = {},
+): Map<string, ObjectStore> {
+  const stores = new Map<string, ObjectStore>();
+  for (const name of Object.keys(replicas).sort(compareKeys)) {
+    stores.set(name, openReplicaStore(replicas[name]!, options.env ?? process.env, options.logger));
+  }
+  return stores;
+}
+
+function openReplicaStore(replica: ReplicaConfig, env: NodeJS.ProcessEnv, logger?: StoreLogger): ObjectStore {
+  if ('dir' in replica) return new LocalObjectStore(replica.dir);
+  const s3 = replica.s3;
+  const creds = s3.credentialsEnv;
+  return new S3ObjectStore({
+    bucket: s3.bucket,
+    region: s3.region ?? 'us-east-1',
+    ...(s3.prefix ? { prefix: s3.prefix } : {}),
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    ...(s3.forcePathStyle === undefined ? {} : { forcePathStyle: s3.forcePathStyle }),
+    ...(creds
+      ? {
+          credentials: {
+            accessKeyId: env[creds.accessKeyId] ?? '',
+            secretAccessKey: env[creds.secretAccessKey] ?? '',
+            ...(creds.sessionToken && env[creds.sessionToken]
+              ? { sessionToken: env[creds.sessionToken] }
+              : {}),
+          },
+        }
+      : {}),
+    ...(logger ? { logger } : {}),
+  });
+}
