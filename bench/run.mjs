@@ -4,7 +4,8 @@
  *
  *   npm run bench                         (builds first)
  *   node bench/run.mjs [name ...]         (after `npm run build`; names: core-codec,
- *                                          capture-vs-recvlogical, restore-vs-copy)
+ *                                          capture-vs-recvlogical, restore-vs-copy, and
+ *                                          restore-1gib, which runs only when named: ~8 min)
  *
  * BENCH_SCALE (default 1) scales every benchmark's workload; see each script's header
  * for its own variables and docs/benchmarks.md for what the figures mean.
@@ -15,14 +16,17 @@ import path from 'node:path';
 import { BENCH_DIR, fmt, printTable, RESULTS_DIR } from './lib/bench-kit.mjs';
 
 const BENCHMARKS = ['core-codec', 'capture-vs-recvlogical', 'restore-vs-copy'];
+/** long: run only when named */
+const ON_REQUEST = ['restore-1gib'];
 
 const wanted = process.argv.slice(2);
-const unknown = wanted.filter((n) => !BENCHMARKS.includes(n));
+const known = [...BENCHMARKS, ...ON_REQUEST];
+const unknown = wanted.filter((n) => !known.includes(n));
 if (unknown.length > 0) {
-  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${BENCHMARKS.join(', ')}`);
+  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${known.join(', ')}`);
   process.exit(2);
 }
-const selected = wanted.length > 0 ? BENCHMARKS.filter((n) => wanted.includes(n)) : BENCHMARKS;
+const selected = wanted.length > 0 ? known.filter((n) => wanted.includes(n)) : BENCHMARKS;
 
 // Ctrl-C reaches the children too (same process group): they clean up and exit; we then stop
 let interrupted = false;
@@ -115,6 +119,15 @@ function summarize(name, r) {
         `${fmt(r.tidemark.receivedTransactionsPerSec)} tx/s`,
         `pg_recvlogical ${fmt(r.pgRecvlogical.transactionsPerSec)} tx/s`,
         x(r.ratio.throughputUntilReceived),
+      ],
+    ];
+  if (name === 'restore-1gib')
+    return [
+      [
+        `restore: ${fmt(r.journal.MiB)} MiB journal`,
+        `${fmt(r.tidemark.totalMs / 1000)} s, ${fmt(r.tidemark.journalMiBPerSec)} MiB/s`,
+        `CREATE DATABASE + COPY ${fmt(r.copyFinal.withCreateDatabaseMs / 1000)} s`,
+        x(r.ratio.wholeRestoreVsCopyFinal),
       ],
     ];
   if (name === 'restore-vs-copy')

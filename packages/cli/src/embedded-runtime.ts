@@ -12,10 +12,13 @@ import {
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { resolveApiTokens } from './api-tokens.js';
 import { startArchivePipeline } from './archive-pipeline.js';
+import { compactionSettings, NEW_TABLE_CHECK_MS, snapshotSealing } from './compaction-settings.js';
 import { type DemoPostgres, startDemoPostgres } from './demo-postgres.js';
 import { openObjectStore } from './object-store-factory.js';
 import { registerCaptureMetrics } from './ops/capture-metrics.js';
 import { timedSink } from './ops/timed-sink.js';
+import { openConfiguredReplicas, startReplication } from './replication/replication-setup.js';
+import { retentionSettings } from './retention-settings.js';
 import { registerSource } from './source-registry.js';
 import { printBanner } from './startup-banner.js';
 
@@ -39,6 +42,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
   collectDefaultMetrics({ register: registry });
   const store = openObjectStore(config);
   const keys = await loadKeyProvider(config);
+  const replicas = openConfiguredReplicas(config, logger);
   await registerSource(store, config.sourceName);
   const pipeline = await startArchivePipeline(config, store, registry, logger);
   const capture = new CaptureService({
@@ -48,6 +52,8 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     publicationName: config.publicationName,
     tablesWithoutKey: config.tablesWithoutKey,
     store,
+    snapshotSealing: snapshotSealing(config, keys),
+    newTableCheckMs: NEW_TABLE_CHECK_MS,
     sink: timedSink(pipeline.sink, registry, config.sourceName),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     logger: logger.child({ component: 'capture' }),
@@ -62,12 +68,18 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
     status: () => capture.status,
   });
 
+  const replicator = startReplication(store, replicas, registry, logger.child({ component: 'replicator' }));
   const { tokens, generated } = await resolveApiTokens(config.apiTokens, config.dataDir);
   const restore = await buildRestoreApp({
     store,
     stateDir: path.join(config.dataDir, 'restores'),
+    dataDir: config.dataDir,
+    ...(config.reportSigningKeyFile ? { reportSigningKeyFile: config.reportSigningKeyFile } : {}),
     ...(keys ? { keys } : {}),
+    replicas,
     maxConcurrentRestores: config.maxConcurrentRestores,
+    compaction: compactionSettings(config, keys, sourceUrl),
+    retention: retentionSettings(config),
     tokens,
     metricsRegistry: registry,
     logger: logger.child({ component: 'api' }),
@@ -79,6 +91,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
         detail: `confirmed ${capture.status.confirmedLsn === undefined ? 'nothing yet' : formatLsn(capture.status.confirmedLsn)}`,
       },
       journal: pipeline.readiness(),
+      ...(replicator ? { replication: replicator.readiness() } : {}),
     }),
   });
   const address = await restore.listen(config.host, config.port);
@@ -97,6 +110,7 @@ export async function runEmbedded(config: TidemarkConfig): Promise<{ stop: () =>
       await restore.close();
       await capture.stop();
       await pipeline.stop();
+      await replicator?.stop();
       await demo?.stop();
       logger.info('stopped');
     })();

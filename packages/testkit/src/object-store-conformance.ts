@@ -16,6 +16,12 @@ export interface ObjectStoreConformanceOptions {
    * change nothing.
    */
   keysMayNestUnderObjects?: boolean;
+  /**
+   * Whether a put's `retainUntil` is enforced: `delete` before that instant fails with
+   * OBJECT_LOCKED (true for the local store and S3 with Object Lock; false for stand-ins
+   * without it, where the suite requires only that such a put stores the object).
+   */
+  enforcesRetention?: boolean;
 }
 
 type MakeStore = () => Promise<{ store: ObjectStore; cleanup: () => Promise<void> }>;
@@ -34,6 +40,7 @@ export function describeObjectStoreConformance(
 ): void {
   const honoursIfNoneMatch = options.honoursIfNoneMatch ?? true;
   const nesting = options.keysMayNestUnderObjects ?? true;
+  const enforcesRetention = options.enforcesRetention ?? true;
 
   describe(`ObjectStore conformance: ${name}`, () => {
     let store: ObjectStore;
@@ -231,6 +238,35 @@ export function describeObjectStoreConformance(
       const winners = (await Promise.all(racers)).filter((i) => i >= 0);
       expect(winners).toHaveLength(1);
       expect(await store.get('inm/race')).toEqual(bytesOf(`writer ${winners[0]}`));
+    });
+
+    it(`${enforcesRetention ? 'enforces' : 'may ignore'} retainUntil: no delete before it`, async () => {
+      const until = new Date(Date.now() + 3_600_000);
+      await store.put('lock/kept', bytesOf('kept'), { retainUntil: until });
+      await store.put('lock/short', bytesOf('short'), { retainUntil: new Date(Date.now() + 1200) });
+      expect(await store.get('lock/kept')).toEqual(bytesOf('kept'));
+      const refused = await store.delete('lock/kept').then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (enforcesRetention) {
+        expect(
+          isTidemarkError(refused, 'OBJECT_LOCKED'),
+          `expected OBJECT_LOCKED, got ${String(refused)}`,
+        ).toBe(true);
+        const err = refused as Error & { details: Record<string, unknown> };
+        expect(err.message).toContain('lock/kept');
+        expect(err.message).toContain(until.toISOString().slice(0, 16));
+        expect(Math.abs(Date.parse(String(err.details.retainUntil)) - until.getTime())).toBeLessThan(1000);
+        expect(await store.get('lock/kept')).toEqual(bytesOf('kept'));
+      } else if (refused !== undefined) {
+        expect(isTidemarkError(refused, 'OBJECT_LOCKED'), String(refused)).toBe(true);
+      }
+      // once the date has passed the object goes like any other; retention records are never listed
+      await new Promise((r) => setTimeout(r, 2100));
+      await store.delete('lock/short');
+      expect(await store.head('lock/short')).toBeUndefined();
+      expect(await keys('')).toEqual(enforcesRetention || refused !== undefined ? ['lock/kept'] : []);
     });
 
     it('streams reads that can be abandoned and repeated', async () => {

@@ -68,6 +68,13 @@ export interface S3FaultProxyOptions {
    * per-key lock (every write of the key passes through this proxy, so that is atomic here).
    */
   readonly conditionalWrites?: boolean;
+  /**
+   * Emulate S3 Object Lock retention, which s3rver ignores: remember the
+   * `x-amz-object-lock-mode` / `-retain-until-date` of PutObject and CreateMultipartUpload
+   * (applied when the upload completes), answer them on HeadObject and GetObject, and refuse
+   * DeleteObject before the date with 403 AccessDenied, as AWS S3 does for a locked version.
+   */
+  readonly objectLock?: boolean;
 }
 
 export async function startS3FaultProxy(
@@ -79,6 +86,9 @@ export async function startS3FaultProxy(
   const locks = new Map<string, Promise<void>>();
   const log: S3ProxyLogEntry[] = [];
   let seq = 0;
+  /** object lock by path (emulation), and by upload id until a multipart upload completes */
+  const retention = new Map<string, { mode: string; until: string }>();
+  const pendingRetention = new Map<string, { mode: string; until: string }>();
 
   const proxy: S3FaultProxy = {
     endpoint: '',
@@ -208,7 +218,21 @@ export async function startS3FaultProxy(
     delete headers['if-none-match'];
     if (isObjectWrite) delete headers['if-match'];
 
+    const lockOf = (h: IncomingHttpHeaders) => {
+      const mode = h['x-amz-object-lock-mode'];
+      const until = h['x-amz-object-lock-retain-until-date'];
+      return typeof mode === 'string' && typeof until === 'string' ? { mode, until } : undefined;
+    };
+    const lock = options.objectLock === true ? lockOf(req.headers) : undefined;
+    const held = options.objectLock === true ? retention.get(url.pathname) : undefined;
+    const isCreateUpload = req.method === 'POST' && url.searchParams.has('uploads');
+    const uploadId = url.searchParams.get('uploadId');
     const run = async (): Promise<void> => {
+      if (req.method === 'DELETE' && uploadId === null && held && Date.parse(held.until) > Date.now()) {
+        req.resume();
+        answer(403, 'AccessDenied', 'Access Denied because object protected by object lock.');
+        return;
+      }
       if (conditional) {
         const current = await headStatus(req, url.pathname);
         const fails =
@@ -239,7 +263,35 @@ export async function startS3FaultProxy(
           return;
         }
         entry.status = ures.statusCode;
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        const ok = (ures.statusCode ?? 500) < 300;
+        if (options.objectLock === true && ok) {
+          if (isObjectWrite && req.method === 'PUT' && lock) retention.set(url.pathname, lock);
+          if (isObjectWrite && req.method === 'POST' && uploadId !== null) {
+            const pending = pendingRetention.get(uploadId);
+            pendingRetention.delete(uploadId);
+            if (pending) retention.set(url.pathname, pending);
+          }
+          if (req.method === 'DELETE' && uploadId === null) retention.delete(url.pathname);
+        }
+        const headersOut = { ...ures.headers };
+        if (held && ok && (req.method === 'HEAD' || req.method === 'GET')) {
+          headersOut['x-amz-object-lock-mode'] = held.mode;
+          headersOut['x-amz-object-lock-retain-until-date'] = held.until;
+        }
+        if (isCreateUpload && lock && ok) {
+          // the upload id is in the XML answer: read it, then pass the answer on unchanged
+          const chunks: Buffer[] = [];
+          ures.on('data', (c: Buffer) => chunks.push(c));
+          ures.once('end', () => {
+            const body = Buffer.concat(chunks);
+            const id = /<UploadId>([^<]+)<\/UploadId>/.exec(body.toString('utf8'))?.[1];
+            if (id !== undefined) pendingRetention.set(id, lock);
+            res.writeHead(ures.statusCode ?? 502, headersOut);
+            res.end(body);
+          });
+          return;
+        }
+        res.writeHead(ures.statusCode ?? 502, headersOut);
         if (fault?.kind === 'truncate-response') {
           let sent = 0;
           ures.on('data', (chunk: Buffer) => {

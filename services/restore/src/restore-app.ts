@@ -1,12 +1,20 @@
+import path from 'node:path';
 import type { KeyProvider, ObjectStore } from '@tidemark/shared';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { ApiToken, ReadinessCheck } from './api/api-ports.js';
 import { buildApi } from './api/build-api.js';
+import { buildAuditWiring } from './audit-wiring.js';
+import { CompactionService, type CompactionServiceOptions } from './engine/compaction-service.js';
 import { JournalCatalog } from './engine/journal-catalog.js';
 import { verifyJournal } from './engine/journal-verifier.js';
+import { RegionCatalogs } from './engine/region-catalogs.js';
+import { compareRegions } from './engine/region-compare.js';
+import { RegionalSources } from './engine/region-sources.js';
 import { RestorePointService } from './engine/restore-points.js';
 import { RestoreRunner } from './engine/restore-runner.js';
+import { listSnapshotViews } from './engine/snapshot-listing.js';
+import { buildRetention, type RetentionSettings } from './retention-wiring.js';
 
 export interface RestoreAppOptions {
   readonly store: ObjectStore;
@@ -27,8 +35,18 @@ export interface RestoreAppOptions {
   readonly sourceUrls?: Readonly<Record<string, string>>;
   /** the restore rate dry-run estimates assume, bytes per second */
   readonly estimateBytesPerSecond?: number;
+  /** where the report signing key (when generated) and audit.log live; default: the parent of stateDir */
+  readonly dataDir?: string;
+  /** TIDEMARK_REPORT_SIGNING_KEY_FILE: Ed25519 PKCS#8 PEM signing verification reports */
+  readonly reportSigningKeyFile?: string;
   /** master keys of encrypted segments: verification then also decrypts and checks their records */
   readonly keys?: KeyProvider;
+  /** compaction snapshots (snapshot-compactor.ts): where to build them, how often, how to store their tables */
+  readonly compaction?: Omit<CompactionServiceOptions, 'store' | 'catalog' | 'logger'>;
+  /** replica regions (TIDEMARK_REPLICAS) by name: restores can read one (`from`), listings show their lag */
+  readonly replicas?: ReadonlyMap<string, ObjectStore>;
+  /** retention window per source and the garbage collector's schedule; absent: keep everything, no GC endpoint */
+  readonly retention?: RetentionSettings;
 }
 
 export interface RestoreApp {
@@ -36,6 +54,9 @@ export interface RestoreApp {
   readonly runner: RestoreRunner;
   readonly catalog: JournalCatalog;
   readonly restorePoints: RestorePointService;
+  readonly compaction: CompactionService;
+  /** the primary and the replica regions, each with its catalog */
+  readonly regions: RegionCatalogs;
   /** starts listening; resolves with the base URL */
   listen(host: string, port: number): Promise<string>;
   /** stops taking requests, then fails running restores with a clear message */
@@ -46,10 +67,18 @@ export interface RestoreApp {
 export async function buildRestoreApp(opts: RestoreAppOptions): Promise<RestoreApp> {
   const registry = opts.metricsRegistry ?? new Registry();
   if (!opts.metricsRegistry) collectDefaultMetrics({ register: registry });
-  const catalog = new JournalCatalog(opts.store, opts.keys ? { keys: opts.keys } : {});
+  const catalog = new JournalCatalog(opts.store, {
+    ...(opts.keys ? { keys: opts.keys } : {}),
+    ...(opts.retention ? { retention: opts.retention.forSource } : {}),
+  });
+  const retention = opts.retention
+    ? buildRetention({ store: opts.store, catalog, settings: opts.retention, logger: opts.logger, registry })
+    : undefined;
+  const regions = new RegionCatalogs({ store: opts.store, catalog }, opts.replicas ?? new Map(), opts.keys);
   const runner = new RestoreRunner({
     store: opts.store,
     catalog,
+    regions,
     stateDir: opts.stateDir,
     maxConcurrent: opts.maxConcurrentRestores,
     logger: opts.logger.child({ component: 'restore-engine' }),
@@ -62,10 +91,34 @@ export async function buildRestoreApp(opts: RestoreAppOptions): Promise<RestoreA
     sourceUrls: opts.sourceUrls ?? {},
     logger: opts.logger.child({ component: 'restore-points' }),
   });
+  const compaction = new CompactionService({
+    store: opts.store,
+    catalog,
+    logger: opts.logger.child({ component: 'compaction' }),
+    ...(opts.compaction ?? { sealing: { compress: true, keys: opts.keys } }),
+  });
+  const audit = await buildAuditWiring({
+    store: opts.store,
+    catalog,
+    regions,
+    ...(opts.keys ? { keys: opts.keys } : {}),
+    dataDir: opts.dataDir ?? path.dirname(opts.stateDir),
+    ...(opts.reportSigningKeyFile ? { reportSigningKeyFile: opts.reportSigningKeyFile } : {}),
+    logger: opts.logger,
+  });
   const app = await buildApi({
-    sources: catalog,
+    audit,
+    snapshots: {
+      list: (source) => listSnapshotViews(catalog, source),
+      compact: (source) => compaction.start(source),
+      job: (id) => compaction.get(id),
+    },
+    sources: new RegionalSources(regions),
     restores: runner,
     restorePoints,
+    regionCompare: {
+      compare: (source, region, compareWith) => compareRegions(regions, source, region, compareWith),
+    },
     verify: {
       verify: (source) => verifyJournal(opts.store, catalog, source, opts.keys ? { keys: opts.keys } : {}),
     },
@@ -76,6 +129,7 @@ export async function buildRestoreApp(opts: RestoreAppOptions): Promise<RestoreA
         return { ready: Object.values(checks).every((c) => c.ok), checks };
       },
     },
+    ...(retention ? { gc: { collect: (source, o) => retention.collect(source, o) } } : {}),
     tokens: opts.tokens,
     metricsRegistry: registry,
     logger: opts.logger,
@@ -85,14 +139,21 @@ export async function buildRestoreApp(opts: RestoreAppOptions): Promise<RestoreA
     runner,
     catalog,
     restorePoints,
+    regions,
+    compaction,
     listen: async (host, port) => {
       await app.listen({ host, port });
+      compaction.startSchedule();
+      retention?.startSchedule();
       const addr = app.server.address();
       const actual = typeof addr === 'object' && addr ? addr.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
     },
     close: async () => {
       await app.close();
+      await audit.log.flush();
+      await compaction.close();
+      await retention?.close();
       await runner.close();
     },
   };

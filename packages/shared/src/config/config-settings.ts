@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { isValidSourceName } from '../core/object-layout.js';
 import { parseMasterKeys } from '../crypto/master-keys.js';
+import { parseReplicaConfigs } from './replica-config.js';
+import { parseRetentionBySource, parseRetentionSetting } from './retention-config.js';
 
 /**
  * Every setting Tidemark reads from the environment, as data: `loadConfig` validates
@@ -72,6 +74,7 @@ export const SETTING_SCHEMAS = {
   segmentMaxAgeMs: wholeNumber(1, 3_600_000),
   segmentCompression: z.enum(['zstd', 'none']),
   masterKeyFile: z.string().min(1),
+  reportSigningKeyFile: z.string().min(1),
   // validated here, kept as text: the key provider parses it again (keys are not config values to pass around)
   masterKey: z.string().superRefine((s, ctx) => {
     const parsed = parseMasterKeys(s);
@@ -79,6 +82,8 @@ export const SETTING_SCHEMAS = {
   }),
   heartbeatIntervalMs: wholeNumber(0, 3_600_000),
   maxConcurrentRestores: wholeNumber(1, 64),
+  compactionDatabaseUrl: postgresUrl,
+  compactionIntervalMs: wholeNumber(0, 30 * 24 * 3_600_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   kafkaBrokers: z
     .string()
@@ -93,6 +98,34 @@ export const SETTING_SCHEMAS = {
   s3Endpoint: z.string().url(),
   s3Region: z.string().regex(/^[a-z0-9-]{1,40}$/),
   s3ForcePathStyle: z.enum(['true', 'false']).transform((v) => v === 'true'),
+  replicas: z.string().transform((s, ctx) => {
+    const parsed = parseReplicaConfigs(s);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+  replicasFile: z.string().min(1),
+  retention: z.string().transform((s, ctx) => {
+    const parsed = parseRetentionSetting(s);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+  retentionBySource: z.string().transform((s, ctx) => {
+    const parsed = parseRetentionBySource(s);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
+  gcIntervalMs: wholeNumber(0, 7 * 86_400_000),
+  s3ObjectLock: z.enum(['governance', 'compliance']),
+  s3ObjectLockDays: wholeNumber(1, 36_500),
 } as const;
 
 export type ConfigField = keyof typeof SETTING_SCHEMAS;
@@ -206,6 +239,14 @@ export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: Config
     secret: true,
   },
   {
+    env: 'TIDEMARK_REPORT_SIGNING_KEY_FILE',
+    field: 'reportSigningKeyFile',
+    description:
+      'Ed25519 private key (PEM, PKCS#8) that signs verification reports. Unset: one is generated on first start as `report-signing-key.pem` in the data directory (mode 0600) and its public key logged',
+    default: null,
+    expected: 'a file path',
+  },
+  {
     env: 'TIDEMARK_HEARTBEAT_INTERVAL_MS',
     field: 'heartbeatIntervalMs',
     description: 'heartbeat interval (0 disables)',
@@ -218,6 +259,23 @@ export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: Config
     description: 'restores running at once; more are queued',
     default: '2',
     expected: 'a whole number from 1 to 64',
+  },
+  {
+    env: 'TIDEMARK_COMPACTION_DATABASE_URL',
+    field: 'compactionDatabaseUrl',
+    description:
+      'PostgreSQL server where compaction snapshots are built: a scratch database is created there (the user needs CREATEDB), restored to the journal tip and dropped. Unset: `tidemark up` uses the source server, `tidemark restore` the source server when TIDEMARK_SOURCE_URL is set, else compaction is off',
+    default: null,
+    expected: 'a postgres:// or postgresql:// URL with a host',
+    secret: true,
+  },
+  {
+    env: 'TIDEMARK_COMPACTION_INTERVAL_MS',
+    field: 'compactionIntervalMs',
+    description:
+      'how often the restore service builds a compaction snapshot of each source whose journal moved past its newest snapshot (0 disables; on demand: `POST /v1/sources/:source/snapshots`)',
+    default: '21600000',
+    expected: 'a whole number of milliseconds from 0 to 2592000000',
   },
   {
     env: 'TIDEMARK_LOG_LEVEL',
@@ -296,6 +354,60 @@ export const CONFIG_SETTINGS: readonly (ConfigSetting & { readonly field: Config
     description: 'path-style bucket addressing (most S3-compatible stores need it)',
     default: 'false',
     expected: 'true or false',
+  },
+  {
+    env: 'TIDEMARK_REPLICAS',
+    field: 'replicas',
+    description:
+      'replica stores (regions) the journal is copied to, as JSON `{"eu-west": {"s3": {"bucket", "prefix", "endpoint", "region", "forcePathStyle", "credentialsEnv"}}, "dr-disk": {"dir": "/backup"}}`; restores can read a region with `"from"`',
+    default: null,
+    expected: 'a JSON object of region name ([a-z0-9-]{1,32}) → {"s3": {...}} or {"dir": "..."}',
+  },
+  {
+    env: 'TIDEMARK_REPLICAS_FILE',
+    field: 'replicasFile',
+    description: 'file holding the TIDEMARK_REPLICAS JSON instead',
+    default: null,
+    expected: 'a file path',
+  },
+  {
+    env: 'TIDEMARK_RETENTION',
+    field: 'retention',
+    description:
+      'restorable window of every source, e.g. `7d`, `36h`: older snapshots and segments are deleted by the garbage collector. Unset or `off`: keep everything',
+    default: null,
+    expected: 'a duration like 7d, 36h, 90m (units s, m, h, d, w) or off',
+  },
+  {
+    env: 'TIDEMARK_RETENTION_BY_SOURCE',
+    field: 'retentionBySource',
+    description:
+      'per-source retention overriding TIDEMARK_RETENTION, as JSON `{"main": "30d", "scratch": "off"}`',
+    default: null,
+    expected: 'a JSON object of source name → duration (like "30d") or "off"',
+  },
+  {
+    env: 'TIDEMARK_GC_INTERVAL_MS',
+    field: 'gcIntervalMs',
+    description:
+      'how often the restore service garbage-collects sources that have a retention (0: only on demand, `POST /v1/sources/:source/gc`)',
+    default: '3600000',
+    expected: 'a whole number of milliseconds from 0 to 604800000',
+  },
+  {
+    env: 'TIDEMARK_S3_OBJECT_LOCK',
+    field: 's3ObjectLock',
+    description:
+      'S3 Object Lock mode segments and snapshot objects are written with (the bucket needs Object Lock enabled). Unset: no lock',
+    default: null,
+    expected: 'governance or compliance',
+  },
+  {
+    env: 'TIDEMARK_S3_OBJECT_LOCK_DAYS',
+    field: 's3ObjectLockDays',
+    description: 'days each locked object is retained; default: the longest retention, in whole days',
+    default: null,
+    expected: 'a whole number of days from 1 to 36500',
   },
 ]);
 

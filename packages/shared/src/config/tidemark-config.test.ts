@@ -33,6 +33,7 @@ describe('loadConfig', () => {
       segmentCompression: 'zstd',
       heartbeatIntervalMs: 1000,
       maxConcurrentRestores: 2,
+      compactionIntervalMs: 21_600_000,
       logLevel: 'info',
       kafkaTopicPrefix: 'tidemark.',
       kafkaGroupId: 'tidemark-journal',
@@ -40,6 +41,7 @@ describe('loadConfig', () => {
       kafkaHeartbeatIntervalMs: 3000,
       s3Region: 'us-east-1',
       s3ForcePathStyle: false,
+      gcIntervalMs: 3600000,
     });
   });
 
@@ -163,6 +165,23 @@ describe('loadConfig', () => {
       '/run/secrets/tidemark',
     );
     expect(loadConfig({ TIDEMARK_MASTER_KEY: MASTER_KEY }).masterKey).toBe(MASTER_KEY);
+  });
+
+  it('reads the compaction settings and never echoes the compaction URL', () => {
+    const config = loadConfig({
+      TIDEMARK_COMPACTION_DATABASE_URL: 'postgres://tm:pw@scratch.internal:5432/postgres',
+      TIDEMARK_COMPACTION_INTERVAL_MS: '0',
+    });
+    expect(config.compactionDatabaseUrl).toBe('postgres://tm:pw@scratch.internal:5432/postgres');
+    expect(config.compactionIntervalMs).toBe(0);
+    expect(() => loadConfig({ TIDEMARK_COMPACTION_DATABASE_URL: 'mysql://tm:secretpw@x/db' })).toThrow(
+      /TIDEMARK_COMPACTION_DATABASE_URL: expected a postgres/,
+    );
+    try {
+      loadConfig({ TIDEMARK_COMPACTION_DATABASE_URL: 'mysql://tm:secretpw@x/db' });
+    } catch (err) {
+      expect(String(err)).not.toContain('secretpw');
+    }
     const err = configError({
       TIDEMARK_SEGMENT_COMPRESSION: 'gzip',
       TIDEMARK_MASTER_KEY: `k1:${MASTER_KEY_BYTES.slice(0, 40)}`,
@@ -215,11 +234,25 @@ describe('CONFIG_SETTINGS', () => {
       TIDEMARK_S3_BUCKET: 'bucket',
       TIDEMARK_S3_PREFIX: 'p',
       TIDEMARK_S3_ENDPOINT: 'http://s3:9000',
+      TIDEMARK_RETENTION: '7d',
+      TIDEMARK_RETENTION_BY_SOURCE: '{"main":"30d"}',
+      TIDEMARK_S3_OBJECT_LOCK: 'governance',
+      TIDEMARK_S3_OBJECT_LOCK_DAYS: '7',
+      TIDEMARK_COMPACTION_DATABASE_URL: 'postgres://h/postgres',
+      TIDEMARK_REPORT_SIGNING_KEY_FILE: '/etc/tidemark/report-signing-key.pem',
     };
     // the two ways of giving master keys exclude each other
     const config = {
-      ...loadConfig({ ...env, TIDEMARK_MASTER_KEY_FILE: '/etc/tidemark/master.keys' }),
-      ...loadConfig({ ...env, TIDEMARK_MASTER_KEY: MASTER_KEY }),
+      ...loadConfig({
+        ...env,
+        TIDEMARK_MASTER_KEY_FILE: '/etc/tidemark/master.keys',
+        TIDEMARK_REPLICAS: '{"dr": {"dir": "/backup"}}',
+      }),
+      ...loadConfig({
+        ...env,
+        TIDEMARK_MASTER_KEY: MASTER_KEY,
+        TIDEMARK_REPLICAS_FILE: '/etc/tidemark/replicas.json',
+      }),
     };
     expect(fields).toEqual(Object.keys(config).sort((a, b) => a.localeCompare(b)));
     expect(new Set(CONFIG_SETTINGS.map((s) => s.env)).size).toBe(CONFIG_SETTINGS.length);

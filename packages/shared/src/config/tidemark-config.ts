@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { TidemarkError } from '../core/errors.js';
+import type { RetentionDuration } from '../core/retention-duration.js';
 import {
   type ApiToken,
   CONFIG_SETTINGS,
@@ -9,6 +10,8 @@ import {
   type SegmentCompressionSetting,
   type TablesWithoutKey,
 } from './config-settings.js';
+import type { ReplicaConfigs } from './replica-config.js';
+import { objectLockDays, type RetentionBySource } from './retention-config.js';
 
 export interface TidemarkConfig {
   /** absent: the CLI starts a demo PostgreSQL */
@@ -32,9 +35,15 @@ export interface TidemarkConfig {
   readonly masterKeyFile?: string;
   /** set: segments are encrypted with these keys; never log it */
   readonly masterKey?: string;
+  /** Ed25519 PKCS#8 PEM signing verification reports; absent: generated in the data dir */
+  readonly reportSigningKeyFile?: string;
   /** 0 disables heartbeats */
   readonly heartbeatIntervalMs: number;
   readonly maxConcurrentRestores: number;
+  /** set: compaction snapshots are built on this server (else the source server where known) */
+  readonly compactionDatabaseUrl?: string;
+  /** 0: no scheduled compaction */
+  readonly compactionIntervalMs: number;
   readonly logLevel: LogLevel;
   /** set: distributed topology through Kafka */
   readonly kafkaBrokers?: readonly string[];
@@ -48,6 +57,19 @@ export interface TidemarkConfig {
   readonly s3Endpoint?: string;
   readonly s3Region: string;
   readonly s3ForcePathStyle: boolean;
+  /** replica stores (regions) by name, from TIDEMARK_REPLICAS; see resolveReplicaConfigs */
+  readonly replicas?: ReplicaConfigs;
+  /** file with the replicas JSON, read by resolveReplicaConfigs */
+  readonly replicasFile?: string;
+  /** restorable window of every source; absent or null: keep everything (retentionOf) */
+  readonly retention?: RetentionDuration | null;
+  /** per-source overrides (null: keep everything) */
+  readonly retentionBySource?: RetentionBySource;
+  /** scheduled garbage collection in the restore service; 0: only on demand */
+  readonly gcIntervalMs: number;
+  /** set: segments and snapshot objects are written under S3 Object Lock */
+  readonly s3ObjectLock?: 'governance' | 'compliance';
+  readonly s3ObjectLockDays?: number;
 }
 
 type Parsed = { -readonly [F in ConfigField]?: unknown };
@@ -91,6 +113,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): TidemarkConfig
     values[setting.field] = derived;
   }
 
+  if (values.replicas !== undefined && values.replicasFile !== undefined) {
+    errors.push('TIDEMARK_REPLICAS: set TIDEMARK_REPLICAS or TIDEMARK_REPLICAS_FILE, not both');
+  }
+  if (values.s3ObjectLock !== undefined) {
+    if (values.s3Bucket === undefined)
+      errors.push('TIDEMARK_S3_OBJECT_LOCK: Object Lock needs the journal in S3; set TIDEMARK_S3_BUCKET');
+    else if (objectLockDays(values as Parameters<typeof objectLockDays>[0]) === undefined)
+      errors.push(
+        'TIDEMARK_S3_OBJECT_LOCK: set TIDEMARK_S3_OBJECT_LOCK_DAYS or TIDEMARK_RETENTION (the lock lasts as long as the retention by default)',
+      );
+  }
   if (values.masterKey !== undefined && values.masterKeyFile !== undefined) {
     errors.push('TIDEMARK_MASTER_KEY: set TIDEMARK_MASTER_KEY_FILE or TIDEMARK_MASTER_KEY, not both');
   }

@@ -28,12 +28,17 @@ export const ERROR_CODES = {
   // stores and servers
   OBJECT_NOT_FOUND: { status: 404, retriable: false },
   OBJECT_EXISTS: { status: 409, retriable: false },
+  /** an object under S3 Object Lock (or the local store's retention) cannot be deleted before its retain-until date */
+  OBJECT_LOCKED: { status: 409, retriable: false },
   STORE_UNAVAILABLE: { status: 503, retriable: true },
   SOURCE_UNAVAILABLE: { status: 503, retriable: true },
   SOURCE_NOT_READY: { status: 422, retriable: false },
   REPLICATION_FAILED: { status: 503, retriable: true },
   JOURNAL_NOT_READY: { status: 503, retriable: true },
   RESTORE_FAILED: { status: 500, retriable: false },
+  /** compaction snapshots need a PostgreSQL server to build them on (TIDEMARK_COMPACTION_DATABASE_URL) */
+  COMPACTION_UNAVAILABLE: { status: 422, retriable: false },
+  UNKNOWN_JOB: { status: 404, retriable: false },
   CANCELLED: { status: 409, retriable: false },
   INTERNAL: { status: 500, retriable: false },
 } as const satisfies Record<string, { status: number; retriable: boolean }>;

@@ -8,8 +8,8 @@ export interface ListSortedOptions {
   root: string;
   prefix: string;
   startAfter: string | undefined;
-  /** a root-level name that holds no objects (the temp directory) */
-  hidden: string;
+  /** root-level names that hold no objects (the temp and lock directories) */
+  hidden: readonly string[];
   describe: (key: string) => Promise<ObjectInfo | undefined>;
   onError: (dirPrefix: string, err: unknown) => Error;
 }
@@ -28,7 +28,7 @@ export function listSorted(o: ListSortedOptions): (dirPrefix: string) => AsyncGe
     try {
       const dirents = await readdir(path.join(o.root, dirPrefix), { withFileTypes: true });
       entries = dirents
-        .filter((d) => (d.isFile() || d.isDirectory()) && !(dirPrefix === '' && d.name === o.hidden))
+        .filter((d) => (d.isFile() || d.isDirectory()) && !(dirPrefix === '' && o.hidden.includes(d.name)))
         .map((d) => ({ dir: d.isDirectory(), sortKey: dirPrefix + d.name + (d.isDirectory() ? '/' : '') }));
     } catch (err) {
       if (isAbsentError(err)) return;

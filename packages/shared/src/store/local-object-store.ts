@@ -4,6 +4,7 @@ import path from 'node:path';
 import { TidemarkError } from '../core/errors.js';
 import { errnoCode, fsyncDir, isAbsentError, mkdirsDurably, writeFileDurably } from './durable-fs.js';
 import { listSorted } from './local-listing.js';
+import { LOCKS_DIR, LocalObjectLocks } from './local-object-locks.js';
 import { validateKey } from './object-key.js';
 import type { ObjectBody, ObjectInfo, ObjectStore, PutOptions } from './object-store.js';
 
@@ -40,11 +41,14 @@ export class LocalObjectStore implements ObjectStore {
   private readonly durableDirs = new Set<string>();
   /** directory creation, one at a time (see ensureDir) */
   private creatingDirs: Promise<void> = Promise.resolve();
+  /** retention records of puts with `retainUntil` (local-object-locks.ts) */
+  private readonly locks: LocalObjectLocks;
 
   constructor(rootDir: string) {
     this.root = path.resolve(rootDir);
     this.tmp = path.join(this.root, TMP_DIR);
     this.description = `local:${this.root}`;
+    this.locks = new LocalObjectLocks(this.root, this.tmp, this.description);
   }
 
   async put(key: string, body: ObjectBody, options: PutOptions = {}): Promise<void> {
@@ -59,7 +63,11 @@ export class LocalObjectStore implements ObjectStore {
     dirReady?.catch(() => {}); // awaited in place(); a failing write must not leave it unhandled
     let renamed = false;
     try {
+      await this.locks.check(key, 'overwrite', options.retainUntil !== undefined);
       await this.fs('write', key, () => writeFileDurably(temp, body));
+      // the record first: the object is never visible without its retention
+      const until = options.retainUntil;
+      if (until !== undefined) await this.fs('put', key, () => this.locks.record(key, until));
       await this.fs('put', key, () => this.place(key, temp, file, ifNoneMatch, dirReady));
       renamed = !ifNoneMatch;
       // ENOENT: a concurrent delete of this key already removed it and its directory
@@ -105,7 +113,7 @@ export class LocalObjectStore implements ObjectStore {
       root: this.root,
       prefix,
       startAfter: options.startAfter,
-      hidden: TMP_DIR,
+      hidden: [TMP_DIR, LOCKS_DIR],
       // a name we could not store, or deleted meanwhile: not listed
       describe: (key) => this.head(key).catch(() => undefined),
       onError: (dir, err) => this.unavailable('list', dir, err),
@@ -115,6 +123,7 @@ export class LocalObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
+    await this.locks.check(key, 'delete', true);
     try {
       await unlink(file);
     } catch (err) {
@@ -124,6 +133,7 @@ export class LocalObjectStore implements ObjectStore {
     }
     // ENOENT: a concurrent delete emptied and removed the directory, which is just as durable
     await this.fs('delete', key, () => fsyncDir(path.dirname(file)).catch(ignoreAbsent));
+    await this.fs('delete', key, () => this.locks.forget(key));
     // empty directories are not objects: remove them up to the root, stopping at the first non-empty one
     for (let dir = path.dirname(file); dir !== this.root; dir = path.dirname(dir)) {
       try {
@@ -229,10 +239,11 @@ export class LocalObjectStore implements ObjectStore {
 
   private pathOf(key: string): string {
     validateKey(key);
-    if (key === TMP_DIR || key.startsWith(`${TMP_DIR}/`)) {
+    const reserved = [TMP_DIR, LOCKS_DIR].find((d) => key === d || key.startsWith(`${d}/`));
+    if (reserved !== undefined) {
       throw new TidemarkError(
         'BAD_REQUEST',
-        `invalid object key ${JSON.stringify(key)}: ${TMP_DIR}/ is reserved by the local store`,
+        `invalid object key ${JSON.stringify(key)}: ${reserved}/ is reserved by the local store`,
         {
           details: { key },
         },

@@ -13,6 +13,12 @@ export interface ObjectInfo {
 export interface PutOptions {
   /** fail with OBJECT_EXISTS when the key exists (where the backend can guarantee it) */
   readonly ifNoneMatch?: boolean;
+  /**
+   * write-once retention (S3 Object Lock; the local store keeps its own record): until
+   * this instant the object cannot be deleted or overwritten, and `delete` fails with
+   * OBJECT_LOCKED
+   */
+  readonly retainUntil?: Date;
 }
 
 export type ObjectBody = Uint8Array | AsyncIterable<Uint8Array>;

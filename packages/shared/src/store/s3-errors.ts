@@ -158,6 +158,14 @@ export function toStoreError(err: unknown, ctx: StoreErrorContext): TidemarkErro
             '(or the configured prefix) to the user or role Tidemark runs as, and check bucket policies and KMS key grants';
     return new TidemarkError('CONFIG_INVALID', `${what} was refused (${f.code}): ${credentials}`, options);
   }
+  if (f.code === 'InvalidRequest' && /object lock/i.test(f.message)) {
+    return new TidemarkError(
+      'CONFIG_INVALID',
+      `${what} was refused: ${f.message}. TIDEMARK_S3_OBJECT_LOCK needs a bucket created with Object Lock enabled ` +
+        '(versioning on); create one, or unset TIDEMARK_S3_OBJECT_LOCK',
+      options,
+    );
+  }
   if (REGION_CODES.has(f.code) || f.status === 301) {
     const where = f.bucketRegion === undefined ? 'another region' : `region ${f.bucketRegion}`;
     return new TidemarkError(

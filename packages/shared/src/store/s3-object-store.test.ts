@@ -55,11 +55,11 @@ describeObjectStoreConformance(
     const store = await storeOn(undefined);
     return { store, cleanup: async () => store.destroy() };
   },
-  // s3rver ignores If-None-Match
-  { honoursIfNoneMatch: false, keysMayNestUnderObjects: true },
+  // s3rver ignores If-None-Match and Object Lock
+  { honoursIfNoneMatch: false, keysMayNestUnderObjects: true, enforcesRetention: false },
 );
 
-// the same server behind a proxy that adds S3's conditional writes, which s3rver lacks
+// the same server behind a proxy that adds S3's conditional writes and Object Lock, which s3rver lacks
 let conditional: Promise<S3FaultProxy> | undefined;
 afterAll(async () => {
   await (await conditional)?.stop();
@@ -67,8 +67,10 @@ afterAll(async () => {
 describeObjectStoreConformance(
   'S3ObjectStore on s3rver with conditional writes',
   async () => {
-    conditional ??= s3().then((s) => startS3FaultProxy(s.endpoint, { conditionalWrites: true }));
-    const store = await storeOn((await conditional).endpoint);
+    conditional ??= s3().then((s) =>
+      startS3FaultProxy(s.endpoint, { conditionalWrites: true, objectLock: true }),
+    );
+    const store = await storeOn((await conditional).endpoint, { objectLockMode: 'governance' });
     return { store, cleanup: async () => store.destroy() };
   },
   { honoursIfNoneMatch: true, keysMayNestUnderObjects: true },

@@ -73,6 +73,13 @@ export interface S3ObjectStoreOptions {
   readonly requestTimeoutMs?: number;
   /** retries and detected replacements are logged here */
   readonly logger?: StoreLogger;
+  /**
+   * S3 Object Lock mode of puts with `retainUntil` (default governance). Set, `delete`
+   * first reads the object's retain-until date and refuses a locked object with
+   * OBJECT_LOCKED: in a versioned (Object Lock) bucket a plain DeleteObject would succeed
+   * with a delete marker, hiding an object that is still retained.
+   */
+  readonly objectLockMode?: 'governance' | 'compliance';
 }
 
 interface UploadResult {
@@ -150,6 +157,7 @@ export class S3ObjectStore implements ObjectStore {
   private readonly verifyWrites: VerifyWrites;
   private readonly readBackMaxBytes: number;
   private readonly logger: StoreLogger | undefined;
+  private readonly objectLockMode: 'governance' | 'compliance' | undefined;
 
   constructor(options: S3ObjectStoreOptions) {
     const invalid = (message: string) => new TidemarkError('CONFIG_INVALID', `S3 object store: ${message}`);
@@ -184,6 +192,7 @@ export class S3ObjectStore implements ObjectStore {
     this.verifyWrites = options.verifyWrites ?? (options.endpoint === undefined ? 'checksum' : 'read-back');
     this.readBackMaxBytes = options.readBackMaxBytes ?? 256 * MiB;
     this.logger = options.logger;
+    this.objectLockMode = options.objectLockMode;
     this.description =
       `s3://${this.bucket}/${this.prefix}` +
       (options.endpoint === undefined ? '' : ` at ${options.endpoint}`);
@@ -215,11 +224,12 @@ export class S3ObjectStore implements ObjectStore {
     }
     // after a read-back mismatch, replace exactly our own damaged object: If-Match its ETag
     let condition: Condition = ifNoneMatch ? { kind: 'if-none-match' } : { kind: 'none' };
+    const lock = lockHeaders(options.retainUntil, this.objectLockMode);
     for (let round = 1; ; round++) {
       const written: UploadResult =
         'whole' in source && source.whole.byteLength <= this.threshold
-          ? await this.putSingle(full, key, source.whole, condition)
-          : await this.putMultipart(full, key, partsOf(source, this.partSize), condition);
+          ? await this.putSingle(full, key, source.whole, condition, lock)
+          : await this.putMultipart(full, key, partsOf(source, this.partSize), condition, lock);
       const verdict = await this.verifyWrite(full, key, written);
       if (verdict.ok) return;
       const facts = {
@@ -340,6 +350,15 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     const full = this.fullKey(key);
+    if (this.objectLockMode !== undefined) {
+      const until = (await this.headRaw(full, key))?.ObjectLockRetainUntilDate;
+      if (until !== undefined && until.getTime() > Date.now())
+        throw new TidemarkError(
+          'OBJECT_LOCKED',
+          `cannot delete ${key} in ${this.description}: S3 Object Lock retains it until ${until.toISOString()}; it can be deleted after that`,
+          { details: { key, retainUntil: until.toISOString() } },
+        );
+    }
     await this.call('delete', key, async () => {
       try {
         await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: full }));
@@ -356,6 +375,7 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     bytes: Uint8Array,
     condition: Condition,
+    lock: LockHeaders,
   ): Promise<UploadResult> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const md5 = createHash('md5').update(bytes).digest('base64');
@@ -371,6 +391,7 @@ export class S3ObjectStore implements ObjectStore {
             ContentType: 'application/octet-stream',
             Metadata: { [SHA256_METADATA]: sha256 },
             ...conditionHeaders(condition),
+            ...lock,
           }),
         );
         return r.ETag;
@@ -389,6 +410,7 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     parts: AsyncIterable<Uint8Array>,
     condition: Condition,
+    lock: LockHeaders,
   ): Promise<UploadResult> {
     const created = await this.call('put', key, () =>
       this.client.send(
@@ -396,6 +418,7 @@ export class S3ObjectStore implements ObjectStore {
           Bucket: this.bucket,
           Key: full,
           ContentType: 'application/octet-stream',
+          ...lock,
         }),
       ),
     );
@@ -775,6 +798,19 @@ type Condition =
   | { readonly kind: 'none' }
   | { readonly kind: 'if-none-match' }
   | { readonly kind: 'if-match'; readonly etag: string };
+
+type LockHeaders =
+  | { readonly ObjectLockMode: 'GOVERNANCE' | 'COMPLIANCE'; readonly ObjectLockRetainUntilDate: Date }
+  | Record<string, never>;
+
+/** Object Lock parameters of a put (S3 requires Content-MD5 with them, which every put sends). */
+function lockHeaders(until: Date | undefined, mode: 'governance' | 'compliance' | undefined): LockHeaders {
+  if (until === undefined) return {};
+  return {
+    ObjectLockMode: mode === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
+    ObjectLockRetainUntilDate: until,
+  };
+}
 
 function conditionHeaders(condition: Condition): { IfNoneMatch?: string; IfMatch?: string } {
   if (condition.kind === 'if-none-match') return { IfNoneMatch: '*' };

@@ -10,6 +10,9 @@ import type {
   SourcesPort,
   VerifyPort,
 } from './api-ports.js';
+import { registerAuditHook } from './audit-hook.js';
+import type { AuditLog } from './audit-log.js';
+import type { AuditPorts } from './audit-ports.js';
 import { registerAuth } from './auth-plugin.js';
 import { registerErrorHandling } from './error-handler.js';
 import { registerHttpMetrics } from './http-metrics.js';
@@ -17,9 +20,13 @@ import { BODY_LIMIT_BYTES, registerJsonBodyParser } from './json-body.js';
 import { registerOpenApi } from './openapi.js';
 import { createScrubber, logSerializers, REDACT_PATHS, REDACTED } from './redaction.js';
 import { registerResponseSchemas } from './response-schemas.js';
+import { registerAuditRoutes } from './routes/audit-routes.js';
+import { type GcPort, registerGcRoutes } from './routes/gc-routes.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
+import { type RegionComparePort, registerRegionCompareRoutes } from './routes/region-compare-routes.js';
 import { registerRestorePointsRoutes } from './routes/restore-points-routes.js';
 import { registerRestoresRoutes } from './routes/restores-routes.js';
+import { registerSnapshotsRoutes, type SnapshotsPort } from './routes/snapshots-routes.js';
 import { registerSourcesRoutes } from './routes/sources-routes.js';
 import { registerVerifyRoutes } from './routes/verify-routes.js';
 
@@ -28,14 +35,22 @@ export interface BuildApiOptions {
   readonly restores: RestoresPort;
   readonly verify: VerifyPort;
   readonly health: HealthPort;
+  /** snapshots and compaction jobs; without it their routes are not served */
+  readonly snapshots?: SnapshotsPort;
   /** named restore points; without it their routes are not served */
   readonly restorePoints?: RestorePointsPort;
+  /** comparison of a source's journal between the primary and replica regions; without it not served */
+  readonly regionCompare?: RegionComparePort;
   /** least time between two progress events of one GET /v1/restores/:id/events stream (default 250 ms) */
   readonly eventsMinIntervalMs?: number;
   /** from TIDEMARK_API_TOKENS; at least one */
   readonly tokens: readonly ApiToken[];
   /** where the API's HTTP metrics are registered and what GET /metrics serves */
   readonly metricsRegistry: Registry;
+  /** verification jobs, signed reports, segment metadata and the audit log; without it those routes are not served */
+  readonly audit?: AuditPorts & { readonly log: AuditLog };
+  /** garbage collection on demand (POST /v1/sources/:source/gc); without it not served */
+  readonly gc?: GcPort;
   /** a pino logger (JSON lines), `false` for none; default: pino at info on stdout */
   readonly logger?: FastifyBaseLogger | false;
 }
@@ -80,6 +95,7 @@ export async function buildApi(opts: BuildApiOptions): Promise<FastifyInstance> 
     void reply.header(REQUEST_ID_HEADER, request.id);
   });
   registerHttpMetrics(app, opts.metricsRegistry);
+  if (opts.audit) registerAuditHook(app, opts.audit.log);
   registerAuth(app, opts.tokens);
   await registerOpenApi(app);
   registerResponseSchemas(app);
@@ -93,6 +109,10 @@ export async function buildApi(opts: BuildApiOptions): Promise<FastifyInstance> 
     opts.eventsMinIntervalMs === undefined ? {} : { eventsMinIntervalMs: opts.eventsMinIntervalMs },
   );
   if (opts.restorePoints) registerRestorePointsRoutes(app, opts.restorePoints);
-  registerVerifyRoutes(app, opts.verify);
+  if (opts.regionCompare) registerRegionCompareRoutes(app, opts.regionCompare);
+  if (opts.snapshots) registerSnapshotsRoutes(app, opts.snapshots);
+  registerVerifyRoutes(app, opts.verify, opts.audit?.verifications);
+  if (opts.gc) registerGcRoutes(app, opts.gc);
+  if (opts.audit) registerAuditRoutes(app, opts.audit);
   return app;
 }

@@ -42,6 +42,41 @@ const SCHEMAS = {
       latestRestorableTime: time('the newest archived commit: the journal is complete up to here'),
       latestLsn: lsn('commit LSN of the newest archived transaction'),
       snapshotLsn: lsn('LSN of the base snapshot the journal starts at'),
+      retention: {
+        type: 'string',
+        nullable: true,
+        example: '7d',
+        description:
+          'the retention window (TIDEMARK_RETENTION): earliestRestorableTime is the newest snapshot at or before now minus it; null: everything is kept',
+      },
+      region: { type: 'string', description: 'with ?region=: the replica region this view was read from' },
+      regions: {
+        type: 'array',
+        description:
+          'with replica regions configured (TIDEMARK_REPLICAS): how far each is behind the primary',
+        items: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', example: 'eu-west' },
+            lagSeconds: {
+              type: 'number',
+              nullable: true,
+              description: 'primary tip commit time − region tip commit time',
+            },
+            lagBytes: {
+              type: 'integer',
+              nullable: true,
+              description: 'journal bytes the region does not hold yet',
+            },
+            latestRestorableTime: time('the newest instant a restore from this region reaches'),
+            lastError: {
+              type: 'string',
+              nullable: true,
+              description: "the replicator's last error for the region",
+            },
+          },
+        },
+      },
     },
   },
   RestoreJob: {
@@ -58,6 +93,12 @@ const SCHEMAS = {
           'while queued: 1 for the next restore to start (at most TIDEMARK_MAX_CONCURRENT_RESTORES run)',
       },
       idempotencyKey: { type: 'string', description: 'the Idempotency-Key the restore was created with' },
+      attempts: { type: 'integer', description: 'times the restore was started: 2 or more after a restart' },
+      resumedFrom: {
+        type: 'string',
+        description:
+          'after a restart: the commit LSN the replay continued after, or `start` when the restore began again',
+      },
       progress: { $ref: 'RestoreProgress#' },
       error: {
         type: 'object',
@@ -72,6 +113,19 @@ const SCHEMAS = {
       startedAt: { type: 'string', format: 'date-time' },
       finishedAt: { type: 'string', format: 'date-time' },
       target: { type: 'object', additionalProperties: true, description: 'the target as requested' },
+      into: {
+        type: 'object',
+        properties: {
+          url: { type: 'string', description: 'password masked' },
+          database: { type: 'string' },
+          schema: { type: 'string', description: 'a table restore into this schema of an existing database' },
+        },
+      },
+      tables: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'a table restore: the tables listed (absent: every table)',
+      },
     },
   },
   RestoreProgress: {
@@ -81,7 +135,16 @@ const SCHEMAS = {
     properties: {
       phase: {
         type: 'string',
-        enum: ['queued', 'planning', 'loading-snapshot', 'replaying', 'finishing', 'cancelling', 'done'],
+        enum: [
+          'queued',
+          'planning',
+          'loading-snapshot',
+          'replaying',
+          'creating-indexes',
+          'finishing',
+          'cancelling',
+          'done',
+        ],
       },
       tablesLoaded: { type: 'integer' },
       tablesTotal: { type: 'integer', description: 'snapshot tables with data' },
@@ -117,9 +180,25 @@ const SCHEMAS = {
       target: { type: 'object', additionalProperties: true },
       into: {
         type: 'object',
-        properties: { url: { type: 'string', description: 'password masked' }, database: { type: 'string' } },
+        properties: {
+          url: { type: 'string', description: 'password masked' },
+          database: { type: 'string' },
+          schema: { type: 'string', description: 'a table restore into this schema of an existing database' },
+        },
       },
-      snapshotLsn: lsn('the base snapshot the restore starts from'),
+      tables: { type: 'array', items: { type: 'string' }, description: 'a table restore: the tables listed' },
+      restoredTables: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'a table restore: every table left at the end (partitions included), where it will be',
+      },
+      snapshotLsn: lsn('the snapshot the restore starts from'),
+      snapshotKind: {
+        type: 'string',
+        enum: ['base', 'compacted'],
+        description:
+          'base (taken from the source) or compacted (built from an earlier snapshot and the journal)',
+      },
       snapshotTime: time('when that snapshot was taken'),
       snapshotTables: { type: 'integer' },
       snapshotBytes: { type: 'integer' },

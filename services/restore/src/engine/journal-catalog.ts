@@ -9,6 +9,7 @@ import {
   type ObjectStore,
   parseLsn,
   parseSegmentKey,
+  type RetentionDuration,
   segmentsPrefix,
   sha256Hex,
   snapshotsPrefix,
@@ -29,6 +30,7 @@ import {
   restoreWindow,
   type SnapshotInfo,
 } from './restore-window.js';
+import { snapshotsInRetention } from './retention-filter.js';
 import { parseTipDocument } from './tip-document.js';
 
 /** What the API shows about a source. Times are ISO-8601 with µs, UTC; LSNs `X/Y`. */
@@ -49,6 +51,8 @@ export interface SourceSummary {
   readonly segments?: number;
   /** snapshot manifests that failed validation and are not used */
   readonly problems?: readonly string[];
+  /** the retention window's length (`7d`), null when everything is kept; absent when not configured here */
+  readonly retention?: string | null;
 }
 
 /** Everything the planner needs about a source, read once. */
@@ -59,6 +63,8 @@ export interface SourceState {
   readonly tip: TipDocument | null;
   readonly window: RestoreWindow | undefined;
   readonly problems: readonly string[];
+  /** the source's retention (null: keep everything); absent when the catalog has no retention setting */
+  readonly retention?: RetentionDuration | null;
 }
 
 /**
@@ -75,8 +81,18 @@ export class JournalCatalog {
   constructor(
     private readonly store: ObjectStore,
     /** opens encrypted segments when the catalog reads records (restore points) */
-    private readonly options: { readonly keys?: KeyProvider } = {},
+    private readonly options: {
+      readonly keys?: KeyProvider;
+      /** each source's retention (null: keep everything): snapshots before its window are not offered */
+      readonly retention?: (source: string) => RetentionDuration | null;
+      readonly now?: () => number;
+    } = {},
   ) {}
+
+  /** the store this catalog reads, for readers that share it (snapshot verification) */
+  get objectStore(): ObjectStore {
+    return this.store;
+  }
 
   /** the key provider encrypted segments open with, for readers that share this catalog */
   get keys(): KeyProvider | undefined {
@@ -119,8 +135,12 @@ export class JournalCatalog {
   async getSourceState(name: string): Promise<SourceState> {
     await this.requireSource(name);
     const problems: string[] = [];
-    const [snapshots, tip] = await Promise.all([this.listSnapshots(name, problems), this.readTip(name)]);
-    return { name, snapshots, tip, window: restoreWindow(snapshots, tip), problems };
+    const [all, tip] = await Promise.all([this.listSnapshots(name, problems), this.readTip(name)]);
+    if (!this.options.retention)
+      return { name, snapshots: all, tip, window: restoreWindow(all, tip), problems };
+    const retention = this.options.retention(name);
+    const snapshots = snapshotsInRetention(all, tip, retention, (this.options.now ?? Date.now)());
+    return { name, snapshots, tip, window: restoreWindow(snapshots, tip), problems, retention };
   }
 
   async requireSource(name: string): Promise<void> {
@@ -287,6 +307,7 @@ export function summarize(state: SourceState): SourceSummary {
   const base = {
     name: state.name,
     ...(state.problems.length > 0 ? { problems: state.problems } : {}),
+    ...(state.retention === undefined ? {} : { retention: state.retention?.text ?? null }),
   };
   if (!w) return { ...emptySummary(state.name), ...base, snapshotLsn: chainStart ? norm(chainStart) : null };
   return {

@@ -9,22 +9,28 @@ import {
 } from '@tidemark/shared';
 import { applyJournal } from './change-applier.js';
 import type { EngineLogger } from './engine-logger.js';
+import { isIntegrityFailure, withDamagedSnapshotKey } from './integrity-failure.js';
 import type { JournalCatalog } from './journal-catalog.js';
 import { type JournalEntry, readJournal } from './journal-reader.js';
+import { selectEntries } from './record-selection.js';
 import { abortable, observeEntries, ReplayProgress, stopAtTransaction } from './replay-progress.js';
 import type { RestoreProgress } from './restore-job.js';
 import { planRestore, type RestorePlan, snapshotDataBytes } from './restore-planner.js';
+import { entriesAfter, markSnapshotLoaded, type ResumeFrom, snapshotLoadedBefore } from './restore-resume.js';
+import type { RestoreScope } from './restore-scope.js';
 import type { RestoreTarget } from './restore-target.js';
 import type { SchemaDdl } from './schema-builder.js';
+import { absorbSchemaChanges, schemaChangesFor } from './schema-changes.js';
+import { cleanRestoreTarget, finishStatements, prepareSchemaTarget } from './schema-target.js';
+import { createSecondaryIndexes } from './secondary-indexes.js';
+import { createSequences, settleSequences } from './sequence-restore.js';
+import { planWithVerifiedSnapshot, type SnapshotCheckOptions } from './snapshot-choice.js';
 import { addPrimaryKeys, loadSnapshot, withClient } from './snapshot-loader.js';
 import type { TargetTableInfo } from './sql-for-change.js';
 import { tableKey } from './sql-ident.js';
-import {
-  cleanTarget,
-  type PreparedTarget,
-  prepareTargetDatabase,
-  type TargetLocation,
-} from './target-database.js';
+import { scopePlan, selectedManifest, type TableSelection } from './table-selection.js';
+import { TableSnapshotReplay } from './table-snapshot-replay.js';
+import { type PreparedTarget, prepareTargetDatabase, type TargetLocation } from './target-database.js';
 
 /**
  * One restore, start to end: plan against the journal as it is now (for `latest`, this
@@ -34,9 +40,10 @@ import {
  *
  * A restore that will not finish for a reason that is not the data's leaves the target as
  * it found it (`cleanTarget`): when it is cancelled (the abort reason is CANCELLED), and
- * when an xid target never showed up in the journal. Other failures (a corrupt segment, a
- * row the journal does not match, a shutdown) keep what was restored, a real earlier state
- * of the source, for diagnosis.
+ * when an xid target never showed up in the journal, and when journal data failed
+ * verification (SEGMENT_CORRUPT, CHAIN_BROKEN, SNAPSHOT_CORRUPT, RECORD_CORRUPT,
+ * DECRYPT_FAILED: the error names the object). Other failures (a row the journal does not
+ * match, a shutdown) keep what was restored, a real earlier state of the source, for diagnosis.
  */
 export interface RestoreTuning {
   /** connections loading tables and building keys at once (default 4) */
@@ -58,6 +65,14 @@ export interface ExecuteRestoreInput {
   readonly logger: EngineLogger;
   readonly tuning?: RestoreTuning;
   readonly onProgress: (patch: Partial<RestoreProgress>) => void;
+  /** continue a restore whose snapshot the target already holds (restore-resume.ts) */
+  readonly resume?: ResumeFrom;
+  /** awaited once the target is prepared, before anything is written to it (resume checkpoint) */
+  readonly onPrepared?: (prepared: PreparedTarget, plan: RestorePlan) => Promise<void>;
+  /** called once the plan is known, before anything is read (the runner narrows its lease to the plan's snapshot) */
+  readonly onPlanned?: (plan: RestorePlan) => Promise<void>;
+  /** restore only these tables, into their schemas or one schema of an existing database (table-selection.ts) */
+  readonly scope?: RestoreScope | null;
 }
 
 export interface RestoreOutcome {
@@ -71,31 +86,53 @@ export interface RestoreOutcome {
 
 export type RestoreExecutor = (input: ExecuteRestoreInput) => Promise<RestoreOutcome>;
 
+/** The plan, with a snapshot that passed verification (snapshot-choice.ts; shallow unless `check.deep`). */
 export async function planFromCatalog(
   catalog: JournalCatalog,
   source: string,
   target: RestoreTarget,
+  check: SnapshotCheckOptions = {},
 ): Promise<RestorePlan> {
   const state = await catalog.getSourceState(source);
   const segments = await catalog.listSegments(source, { tip: state.tip });
   const restorePoint =
     target.kind === 'restorePoint' ? await catalog.findRestorePoint(source, target.name) : undefined;
-  return planRestore({
-    source,
-    snapshots: state.snapshots,
-    tip: state.tip,
-    segmentKeys: segments.map((s) => s.key),
-    segmentSizes: new Map(segments.map((s) => [s.key, s.size])),
-    target,
-    ...(restorePoint ? { restorePoint } : {}),
-  });
+  return planWithVerifiedSnapshot(
+    catalog.objectStore,
+    (excludeSnapshots) =>
+      planRestore({
+        source,
+        snapshots: state.snapshots,
+        tip: state.tip,
+        segmentKeys: segments.map((s) => s.key),
+        segmentSizes: new Map(segments.map((s) => [s.key, s.size])),
+        target,
+        ...(restorePoint ? { restorePoint } : {}),
+        excludeSnapshots,
+      }),
+    check,
+  );
 }
 
 export const executeRestore: RestoreExecutor = async (input) => {
   const { logger, signal, tuning = {} } = input;
   const log = { restore: input.id, source: input.source };
   input.onProgress({ phase: 'planning' });
-  const plan = await planFromCatalog(input.catalog, input.source, input.target);
+  const skippedSnapshots: string[] = [];
+  // before table selection: schema changes name tables as the source does
+  const unscoped = await planFromCatalog(input.catalog, input.source, input.target, {
+    deep: !input.resume,
+    onSkipped: (snapshot, problems) => {
+      const message = `snapshot ${snapshot.lsn} (${snapshot.kind ?? 'base'}) failed verification and was not used: ${problems.join('; ')}`;
+      skippedSnapshots.push(message);
+      input.onProgress({ snapshotsSkipped: [...skippedSnapshots] });
+      logger.warn({ ...log, snapshot: snapshot.manifestKey, problems }, message);
+    },
+  }).catch((err: unknown) => {
+    throw withDamagedSnapshotKey(err, skippedSnapshots);
+  });
+  const { plan, selection } = scopePlan(unscoped, input.scope);
+  await input.onPlanned?.(plan);
   if (signal.aborted) throw abortedBeforeWriting(signal.reason);
   const snapshotBytes = snapshotDataBytes(plan);
   const replay = new ReplayProgress(plan, snapshotBytes);
@@ -124,25 +161,39 @@ export const executeRestore: RestoreExecutor = async (input) => {
     },
     'restore planned',
   );
-  const prepared = await prepareTargetDatabase(input.into);
+  const intoSchema = selection?.scope.schema;
+  const prepared =
+    input.resume?.prepared ??
+    (intoSchema
+      ? await prepareSchemaTarget(input.into, intoSchema)
+      : await prepareTargetDatabase(input.into));
   try {
+    await input.onPrepared?.(prepared, plan);
     signal.throwIfAborted();
     const tableBytes = new Map(plan.snapshot.tables.map((t) => [tableKey(t.schema, t.table), t.bytes]));
     let tablesLoaded = 0;
     let bytesLoaded = 0;
-    const loaded = await loadSnapshot({
-      store: input.store,
-      target: input.into,
-      snapshot: plan.snapshot,
-      parallelism: tuning.parallelism ?? 4,
-      signal,
-      logger,
-      onTableLoaded: (t) => {
-        bytesLoaded += tableBytes.get(tableKey(t.schema, t.table)) ?? 0;
-        input.onProgress({ tablesLoaded: ++tablesLoaded, bytesDone: bytesLoaded });
-      },
-    });
-    await addPrimaryKeys(input.into, loaded.ddl, tuning.parallelism ?? 4);
+    const loaded = input.resume
+      ? await snapshotLoadedBefore(input.store, plan.snapshot)
+      : await loadSnapshot({
+          store: input.store,
+          target: input.into,
+          snapshot: plan.snapshot,
+          keys: input.catalog.keys,
+          parallelism: tuning.parallelism ?? 4,
+          signal,
+          logger,
+          ...(selection ? { select: (m) => selectedManifest(m, selection) } : {}),
+          onTableLoaded: (t) => {
+            bytesLoaded += tableBytes.get(tableKey(t.schema, t.table)) ?? 0;
+            input.onProgress({ tablesLoaded: ++tablesLoaded, bytesDone: bytesLoaded });
+          },
+        });
+    if (!input.resume) {
+      await addPrimaryKeys(input.into, loaded.ddl, tuning.parallelism ?? 4);
+      // its progress row lives in _tidemark, which a schema restore must not create
+      if (!intoSchema) await markSnapshotLoaded(input.into, input.id, plan.snapshot);
+    }
     signal.throwIfAborted();
     logger.info({ ...log, tables: loaded.tables, rows: loaded.rows }, 'snapshot loaded');
 
@@ -179,13 +230,39 @@ export const executeRestore: RestoreExecutor = async (input) => {
         },
       );
     }
+    const tables = targetTables(loaded.manifest.tables);
+    const schemaChanges = schemaChangesFor(
+      unscoped.snapshot.tables,
+      loaded.manifest.tables,
+      tables,
+      selection?.targetOf,
+    );
+    // after the xid search, which must see the records the target already holds too
+    if (input.resume)
+      entries = entriesAfter(
+        absorbSchemaChanges(entries, schemaChanges, input.resume.afterLsn),
+        input.resume.afterLsn,
+      );
+    // a restore of selected tables leaves per-table snapshots alone (table-snapshot-replay.ts)
+    const tableSnapshots = selection
+      ? undefined
+      : new TableSnapshotReplay({
+          store: input.store,
+          source: input.source,
+          keys: input.catalog.keys,
+          tableInfo: tables,
+          logger,
+        });
     const result = await withClient(input.into, (client) =>
       applyJournal({
         client,
         restoreId: input.id,
-        entries: abortable(entries, signal),
+        entries: abortable(selection ? selectEntries(entries, selection.targetOf) : entries, signal),
+        ...(selection ? { progressTable: selection.progressTable } : {}),
         stopRule: plan.stopRule,
-        tables: targetTables(loaded.manifest.tables),
+        tables,
+        schemaChanges,
+        ...(tableSnapshots ? { tableSnapshots } : {}),
         ...(tuning.maxChangesPerBatch === undefined ? {} : { maxChangesPerBatch: tuning.maxChangesPerBatch }),
         ...(tuning.maxTransactionsPerBatch === undefined
           ? {}
@@ -205,9 +282,23 @@ export const executeRestore: RestoreExecutor = async (input) => {
       }),
     );
     signal.throwIfAborted();
+    tableSnapshots?.assertComplete();
     const done = totals();
-    input.onProgress({ phase: 'finishing', ...done, bytesDone: done.bytesTotal ?? plan.totalBytes });
-    const warnings = await finish(input.into, loaded.ddl, logger);
+    input.onProgress({ phase: 'creating-indexes', ...done, bytesDone: done.bytesTotal ?? plan.totalBytes });
+    const indexWarnings = await createSecondaryIndexes(
+      input.into,
+      schemaChanges.indexes(),
+      tuning.parallelism ?? 4,
+      logger,
+    );
+    input.onProgress({ phase: 'finishing' });
+    // defaults of tables a schema change took over were set by it (schema-changes.ts)
+    const ddl = { ...loaded.ddl, defaults: schemaChanges.pendingDefaults(loaded.ddl.defaults) };
+    const warnings = [
+      ...skippedSnapshots,
+      ...indexWarnings,
+      ...(await finish(input.into, ddl, logger, selection)),
+    ];
     const restoredLsn = formatLsn(result.lastCommitLsn ?? plan.snapshotLsn);
     const restoredTime = formatTimestampMicros(result.lastCommitTime ?? BigInt(plan.snapshot.snapshotTime));
     logger.info({ ...log, restoredLsn, restoredTime, transactions: result.transactions }, 'restore finished');
@@ -219,7 +310,7 @@ export const executeRestore: RestoreExecutor = async (input) => {
       warnings,
     };
   } catch (err) {
-    throw await abandon(err, input, prepared, plan);
+    throw await abandon(err, input, prepared, plan, selection);
   }
 };
 
@@ -240,16 +331,19 @@ async function abandon(
   input: ExecuteRestoreInput,
   prepared: PreparedTarget,
   plan: RestorePlan,
+  selection: TableSelection | null,
 ): Promise<unknown> {
   const reason: unknown = input.signal.aborted ? input.signal.reason : err;
   const cancelled = isTidemarkError(reason, 'CANCELLED');
   const targetNotFound =
     !input.signal.aborted && plan.transactionStop !== null && isTidemarkError(err, 'TARGET_AFTER_WINDOW');
-  if (!cancelled && !targetNotFound) return err;
+  // journal data that failed verification: nothing built from it may stay behind (integrity-failure.ts)
+  const integrity = !input.signal.aborted && isIntegrityFailure(err);
+  if (!cancelled && !targetNotFound && !integrity) return err;
   let note: string;
   let cleaned = true;
   try {
-    note = await cleanTarget(input.into, prepared, plan.snapshot.tables);
+    note = await cleanRestoreTarget(input.into, prepared, plan.snapshot.tables, selection);
   } catch (cleanupError) {
     cleaned = false;
     const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);
@@ -288,9 +382,15 @@ function targetTables(tables: readonly SnapshotTable[]): Map<string, TargetTable
  * restore is complete, nothing to resume) and ANALYZE so the restored database has
  * statistics before anyone queries it.
  */
-async function finish(into: TargetLocation, ddl: SchemaDdl, logger: EngineLogger): Promise<string[]> {
+async function finish(
+  into: TargetLocation,
+  ddl: SchemaDdl,
+  logger: EngineLogger,
+  selection: TableSelection | null,
+): Promise<string[]> {
   const warnings: string[] = [];
   await withClient(into, async (client) => {
+    await createSequences(client, ddl.sequences);
     for (const d of ddl.defaults) {
       try {
         await client.query(d.sql);
@@ -300,8 +400,9 @@ async function finish(into: TargetLocation, ddl: SchemaDdl, logger: EngineLogger
         logger.warn({ table: d.table, column: d.column }, message);
       }
     }
-    await client.query('DROP SCHEMA IF EXISTS _tidemark CASCADE');
-    await client.query('ANALYZE');
+    warnings.push(...(await settleSequences(client, ddl.sequences, logger)));
+    // a schema restore touches nothing outside its schema (schema-target.ts)
+    for (const sql of finishStatements(selection)) await client.query(sql);
   });
   return warnings;
 }

@@ -5,7 +5,10 @@ import type { RestoreTargetInput } from './restore-target.js';
  * A restore job as the API shows it, and its lifecycle as an explicit state machine:
  *
  *   queued ──> running ──> succeeded | failed | cancelled
- *      └──> cancelled | failed   (cancelled before it started; or found queued after a restart)
+ *      └──> cancelled | failed   (cancelled before it started; or, after a restart, its target URL
+ *                                 could not be read back: restore-secrets.ts)
+ *
+ * A restart keeps queued jobs queued and running ones running: they resume (restore-resume.ts).
  *
  * Terminal states never change. Pure.
  */
@@ -15,14 +18,19 @@ export type RestorePhase =
   | 'planning'
   | 'loading-snapshot'
   | 'replaying'
+  | 'creating-indexes'
   | 'finishing'
   | 'cancelling'
   | 'done';
 
 export interface RestoreRequest {
   readonly source: string;
+  /** a replica region to read instead of the primary store */
+  readonly from?: string;
   readonly target: RestoreTargetInput;
-  readonly into: { readonly url: string };
+  readonly into: { readonly url: string; readonly schema?: string };
+  /** restore only these tables (`schema.table`); with into.schema, into that schema of an existing database */
+  readonly tables?: readonly string[];
 }
 
 export interface RestoreProgress {
@@ -52,6 +60,8 @@ export interface RestoreProgress {
   readonly bytesPerSecond?: number;
   /** seconds left at the observed rate */
   readonly etaSeconds?: number;
+  /** snapshots that failed verification and were passed over for an older one (snapshot-choice.ts) */
+  readonly snapshotsSkipped?: readonly string[];
 }
 
 export interface RestoreJobError {
@@ -65,7 +75,9 @@ export interface RestoreJobView {
   readonly source: string;
   readonly target: RestoreTargetInput;
   /** where it restores to; the URL's password is never kept */
-  readonly into: { readonly url: string; readonly database: string };
+  readonly into: { readonly url: string; readonly database: string; readonly schema?: string };
+  /** a table restore: the tables listed (`schema.table`); absent: the whole source */
+  readonly tables?: readonly string[];
   readonly state: RestoreState;
   readonly progress: RestoreProgress;
   readonly error?: RestoreJobError;
@@ -73,6 +85,15 @@ export interface RestoreJobView {
   readonly queuePosition?: number;
   /** the Idempotency-Key the restore was created with */
   readonly idempotencyKey?: string;
+  /** the replica region the restore reads (absent: the primary store) */
+  readonly from?: string;
+  /** times the restore was started: 2 and more after the service restarted while it ran */
+  readonly attempts?: number;
+  /**
+   * after a restart: the commit LSN the replay resumed after (the target held everything up
+   * to it), or `start` when the restore had to begin again (see restore-resume.ts)
+   */
+  readonly resumedFrom?: string;
   /** ISO-8601 */
   readonly createdAt: string;
   readonly startedAt?: string;

@@ -10,6 +10,8 @@ import {
 import type { EngineLogger } from './engine-logger.js';
 import { JobStore, type StoredRestoreJob } from './job-store.js';
 import type { JournalCatalog } from './journal-catalog.js';
+import { RestoreLeases, withLease } from './journal-leases.js';
+import type { RegionCatalogs } from './region-catalogs.js';
 import {
   executeRestore,
   planFromCatalog,
@@ -29,8 +31,12 @@ import {
 } from './restore-job.js';
 import { snapshotDataBytes } from './restore-planner.js';
 import { type ValidRestoreRequest, validateRequest } from './restore-request.js';
+import { checkpointOf, type RestoreCheckpoint, type ResumeFrom, resolveResume } from './restore-resume.js';
+import { formatQualifiedName, formatRestoreScope, type RestoreScope } from './restore-scope.js';
+import { RestoreSecrets } from './restore-secrets.js';
 import { formatRestoreTarget, type RestoreTarget, type RestoreTargetInput } from './restore-target.js';
 import { checkTargetInWindow } from './restore-window.js';
+import { scopePlan } from './table-selection.js';
 import type { TargetLocation } from './target-database.js';
 
 /**
@@ -49,13 +55,18 @@ import type { TargetLocation } from './target-database.js';
  *   (restore-executor.ts); `cancel` waits for that up to `cancelWaitMs`.
  * - Watching: `watch` calls back with the job's view on every change.
  *
- * Passwords are held in memory only, never written: a job that was queued or running
- * when the service stopped is marked failed at the next start (resuming is future work;
- * the progress row in the target keeps it possible).
+ * Restarts (restore-resume.ts): a job that was queued when the service stopped (or
+ * died) is queued again at the next start; one that was running resumes — from the
+ * progress row in the target when its snapshot was loaded, from the beginning (after
+ * cleaning the target) when it was not. The target URL with its password is kept for that
+ * in restore-secrets.ts (encrypted with the master key when one is configured), never in
+ * the job file, and deleted when the job ends.
  */
 export interface RestoreRunnerOptions {
   readonly store: ObjectStore;
   readonly catalog: JournalCatalog;
+  /** replica regions a restore can read instead (`from`); without it only the primary */
+  readonly regions?: RegionCatalogs;
   readonly stateDir: string;
   readonly maxConcurrent: number;
   readonly logger: EngineLogger;
@@ -68,15 +79,24 @@ export interface RestoreRunnerOptions {
   readonly estimateBytesPerSecond?: number;
   /** how long `cancel` waits for a running restore to stop and clean up (default 10 s) */
   readonly cancelWaitMs?: number;
+  /** leases that keep the garbage collector off what a running restore reads (default: 60 s, renewed); not with `execute` */
+  readonly leases?: RestoreLeases;
 }
 
 /** What POST /v1/restores?dryRun=true answers: the plan, and nothing created. */
 export interface RestorePlanView {
   readonly dryRun: true;
   readonly source: string;
+  /** the replica region the restore would read */
+  readonly from?: string;
   readonly target: RestoreTargetInput;
-  readonly into: { readonly url: string; readonly database: string };
+  readonly into: { readonly url: string; readonly database: string; readonly schema?: string };
+  /** a table restore: the tables as listed, and every table that will be left (partitions included) */
+  readonly tables?: readonly string[];
+  readonly restoredTables?: readonly string[];
   readonly snapshotLsn: string;
+  /** base (taken from the source) or compacted (built from the journal) */
+  readonly snapshotKind: 'base' | 'compacted';
   readonly snapshotTime: string;
   readonly snapshotTables: number;
   readonly snapshotBytes: number;
@@ -104,6 +124,10 @@ export interface RestorePlanView {
 interface Pending {
   readonly target: RestoreTarget;
   readonly into: TargetLocation;
+  /** a table restore (restore-scope.ts) */
+  readonly scope?: RestoreScope | null;
+  /** the replica region it reads, absent for the primary */
+  readonly from?: string;
 }
 
 interface KeyEntry {
@@ -128,31 +152,89 @@ export class RestoreRunner {
   private readonly requestHashes = new Map<string, string>();
   private readonly watchers = new Map<string, Set<(job: RestoreJobView) => void>>();
   private readonly files: JobStore;
+  private readonly secrets: RestoreSecrets;
+  private readonly checkpoints = new Map<string, RestoreCheckpoint>();
+  /** jobs found running after a restart, to resume rather than start */
+  private readonly interrupted = new Set<string>();
   private readonly execute: RestoreExecutor;
   private closed: boolean = false;
+  /** resolves once the jobs found at start are queued or resumed again */
+  readonly recovered: Promise<void>;
 
   constructor(private readonly opts: RestoreRunnerOptions) {
     this.files = new JobStore(opts.stateDir, opts.logger);
-    this.execute = opts.execute ?? executeRestore;
+    this.secrets = new RestoreSecrets(opts.stateDir, opts.catalog.keys);
+    this.execute = opts.execute ?? withLease(executeRestore, opts.leases ?? new RestoreLeases(opts.logger));
+    const unfinished: RestoreJobView[] = [];
     for (const stored of this.files.loadAll()) {
-      const { requestSha256, ...job } = stored;
+      const { requestSha256, checkpoint, ...job } = stored;
       if (requestSha256 !== undefined) this.requestHashes.set(job.id, requestSha256);
       if (job.idempotencyKey !== undefined && requestSha256 !== undefined)
         this.keys.set(job.idempotencyKey, { requestSha256, job: Promise.resolve(job) });
-      if (isTerminal(job.state)) {
-        this.jobs.set(job.id, job);
+      if (checkpoint !== undefined && !isTerminal(job.state)) this.checkpoints.set(job.id, checkpoint);
+      this.jobs.set(job.id, job);
+      if (!isTerminal(job.state)) unfinished.push(job);
+    }
+    this.recovered = this.recover(unfinished);
+  }
+
+  /**
+   * Jobs that were queued or running when the service stopped: queued ones wait in the
+   * queue again (in their old order), running ones resume first. Without their target URL
+   * (the secret is gone or no longer decrypts) they fail saying so.
+   */
+  private async recover(unfinished: readonly RestoreJobView[]): Promise<void> {
+    const resumed: [string, Pending][] = [];
+    const queued: [string, Pending][] = [];
+    for (const { id } of unfinished) {
+      const job = this.raw(id);
+      if (isTerminal(job.state)) continue;
+      const url = await this.secrets.load(job.id);
+      let p: Pending | undefined;
+      try {
+        if (url !== undefined) {
+          const valid = validateRequest({
+            source: job.source,
+            target: job.target,
+            into: { url, ...(job.into.schema ? { schema: job.into.schema } : {}) },
+            ...(job.tables ? { tables: job.tables } : {}),
+          });
+          p = {
+            target: valid.target,
+            into: valid.into,
+            scope: valid.scope,
+            ...(job.from ? { from: job.from } : {}),
+          };
+        }
+      } catch (err) {
+        this.opts.logger.warn({ restore: job.id, err }, 'stored restore request no longer parses');
+      }
+      if (!p) {
+        const message = `the restore service restarted and the target URL of this restore could not be read back (${this.secrets.encrypted ? 'its master key is no longer configured' : 'its secret file is missing'}); submit the restore again`;
+        this.set(transition(job, 'failed', new Date(), { code: 'RESTORE_FAILED', message, details: {} }));
         continue;
       }
-      const message =
-        job.state === 'running'
-          ? 'the restore service stopped while this restore was running; the target database holds a partial restore: drop it and submit the restore again'
-          : 'the restore service stopped before this restore started; submit it again';
-      this.set(transition(job, 'failed', new Date(), { code: 'RESTORE_FAILED', message, details: {} }));
+      if (job.state === 'running' && p.scope) {
+        // resuming needs the progress row and the checkpoint to know the scope: not yet
+        const where = p.scope.schema
+          ? `schema ${p.scope.schema} of database ${p.into.database}`
+          : `database ${p.into.database}`;
+        const message = `the restore service stopped while this table restore was running; table restores are not resumed yet: drop what it restored in ${where} and submit it again`;
+        this.set(transition(job, 'failed', new Date(), { code: 'RESTORE_FAILED', message, details: {} }));
+        continue;
+      }
+      if (job.state === 'running') {
+        this.interrupted.add(job.id);
+        resumed.push([job.id, p]);
+      } else queued.push([job.id, p]);
     }
+    for (const [id, p] of [...resumed, ...queued]) this.pending.set(id, p);
+    for (const [id, p] of resumed) this.start(id, p);
+    this.pump();
   }
 
   async submit(req: RestoreRequest): Promise<RestoreJobView> {
-    return this.create(validateRequest(req));
+    return this.create(validateRequest(req), undefined, regionOf(req));
   }
 
   /**
@@ -172,7 +254,8 @@ export class RestoreRunner {
         { details: { field: 'Idempotency-Key' } },
       );
     const valid = validateRequest(req);
-    const requestSha256 = fingerprint(valid);
+    const from = regionOf(req);
+    const requestSha256 = fingerprint(valid, from);
     const seen = this.keys.get(idempotencyKey);
     if (seen) {
       const job = await seen.job;
@@ -184,7 +267,7 @@ export class RestoreRunner {
         );
       return { job: this.get(job.id), replayed: true };
     }
-    const created = this.create(valid, { key: idempotencyKey, requestSha256 });
+    const created = this.create(valid, { key: idempotencyKey, requestSha256 }, from);
     this.keys.set(idempotencyKey, { requestSha256, job: created });
     try {
       return { job: await created, replayed: false };
@@ -196,8 +279,12 @@ export class RestoreRunner {
 
   /** What a restore of `req` would do, without doing anything: no job, no database. */
   async plan(req: RestoreRequest): Promise<RestorePlanView> {
-    const { source, target, into } = validateRequest(req);
-    const plan = await planFromCatalog(this.opts.catalog, source, target);
+    const { source, target, into, scope } = validateRequest(req);
+    const from = regionOf(req);
+    const { plan, selection } = scopePlan(
+      await planFromCatalog(this.region(from).catalog, source, target),
+      scope,
+    );
     const rate = this.opts.estimateBytesPerSecond ?? DEFAULT_ESTIMATE_BYTES_PER_SECOND;
     const snapshotBytes = snapshotDataBytes(plan);
     const segmentBytes = plan.totalBytes - snapshotBytes;
@@ -208,13 +295,29 @@ export class RestoreRunner {
       );
     if (plan.segmentSizes.some((s) => s === 0) && plan.segmentKeys.length > 0)
       notes.push('the store did not give the size of every segment: totalBytes is a lower bound');
+    if (selection && selection.scratchRoots.length > 0)
+      notes.push(
+        'a partition listed without its parent is restored with its whole partition tree, which is dropped at the end (the journal routes changes through the root): snapshotBytes counts the whole tree',
+      );
     const rp = plan.restorePoint;
     return {
       dryRun: true,
       source,
+      ...(from ? { from } : {}),
       target: formatRestoreTarget(target),
-      into: { url: into.display, database: into.database },
+      into: {
+        url: into.display,
+        database: into.database,
+        ...(scope?.schema ? { schema: scope.schema } : {}),
+      },
+      ...(scope && selection
+        ? {
+            tables: formatRestoreScope(scope).tables,
+            restoredTables: selection.kept.map(formatQualifiedName),
+          }
+        : {}),
       snapshotLsn: formatLsn(plan.snapshotLsn),
+      snapshotKind: plan.snapshot.kind ?? 'base',
       snapshotTime: formatTimestampMicros(BigInt(plan.snapshot.snapshotTime)),
       snapshotTables: plan.snapshot.tables.filter((t) => t.dataKey !== null).length,
       snapshotBytes,
@@ -279,6 +382,9 @@ export class RestoreRunner {
    * stopping (phase `cancelling`). CONFLICT for a job that already ended.
    */
   async cancel(id: string): Promise<RestoreJobView> {
+    this.raw(id);
+    // a job found running at start is either resumed or failed by then: cancel that
+    await this.recovered;
     const job = this.raw(id);
     if (isTerminal(job.state)) {
       throw new TidemarkError('CONFLICT', `restore ${id} already ${job.state}; there is nothing to cancel`, {
@@ -301,6 +407,7 @@ export class RestoreRunner {
       return this.get(id);
     }
     this.pending.delete(id);
+    await this.secrets.remove(id);
     this.set(
       transition(job, 'cancelled', new Date(), {
         code: 'CANCELLED',
@@ -314,18 +421,17 @@ export class RestoreRunner {
     return this.get(id);
   }
 
-  /** Stops accepting work, stops running restores (they end failed), writes all state. */
+  /**
+   * Stops accepting work and stops running restores, writes all state. Queued restores stay
+   * queued and running ones stay running on disk: the next start resumes them.
+   */
   async close(): Promise<void> {
     this.closed = true;
-    for (const id of [...this.pending.keys()]) {
-      const job = this.jobs.get(id);
-      if (job?.state === 'queued') {
-        this.pending.delete(id);
-        this.set(transition(job, 'failed', new Date(), shutdownError('before it started')));
-      }
-    }
+    await this.recovered;
     for (const run of this.running.values()) {
-      run.abort.abort(new TidemarkError('RESTORE_FAILED', shutdownError('while it was running').message));
+      run.abort.abort(
+        new TidemarkError('RESTORE_FAILED', 'the restore service stopped while this restore was running'),
+      );
     }
     await Promise.all([...this.running.values()].map((r) => r.done));
     await this.files.flush();
@@ -334,16 +440,26 @@ export class RestoreRunner {
   private async create(
     valid: ValidRestoreRequest,
     idempotency?: { key: string; requestSha256: string },
+    from?: string,
   ): Promise<RestoreJobView> {
     if (this.closed) throw new TidemarkError('CONFLICT', 'the restore service is shutting down');
-    const { source, target, into } = valid;
-    const state = await this.opts.catalog.getSourceState(source);
+    const { source, target, into, scope } = valid;
+    const { catalog } = this.region(from);
+    const state = await catalog.getSourceState(source);
     checkTargetInWindow(source, state.window, target);
-    if (target.kind === 'restorePoint') await this.opts.catalog.findRestorePoint(source, target.name);
+    if (target.kind === 'restorePoint') await catalog.findRestorePoint(source, target.name);
+    // UNKNOWN_TABLE (with near matches) and name clashes answer 400 before anything is queued
+    if (scope) scopePlan(await planFromCatalog(catalog, source, target), scope);
     if (this.closed) throw new TidemarkError('CONFLICT', 'the restore service is shutting down');
     // two restores into one database would fail or, worse, mix
     for (const [id, p] of this.pending) {
-      if (p.into.host === into.host && p.into.port === into.port && p.into.database === into.database)
+      const otherSchemas = !!p.scope?.schema && !!scope?.schema && p.scope.schema !== scope.schema;
+      if (
+        p.into.host === into.host &&
+        p.into.port === into.port &&
+        p.into.database === into.database &&
+        !otherSchemas
+      )
         throw new TidemarkError(
           'CONFLICT',
           `restore ${id} is already writing into database ${into.database} on ${into.host}:${into.port}`,
@@ -356,21 +472,42 @@ export class RestoreRunner {
       id: `r_${randomUUID().replace(/-/g, '')}`,
       source,
       target: formatRestoreTarget(target),
-      into: { url: into.display, database: into.database },
+      into: {
+        url: into.display,
+        database: into.database,
+        ...(scope?.schema ? { schema: scope.schema } : {}),
+      },
+      ...(scope ? { tables: formatRestoreScope(scope).tables } : {}),
       state: 'queued',
       progress: INITIAL_PROGRESS,
       ...(idempotency ? { idempotencyKey: idempotency.key } : {}),
+      ...(from ? { from } : {}),
       createdAt: new Date().toISOString(),
     };
     if (idempotency) this.requestHashes.set(job.id, idempotency.requestSha256);
-    this.pending.set(job.id, { target, into });
+    // durable before the job exists: a job that survives a restart must be able to run
+    await this.secrets.save(job.id, into.url);
+    this.pending.set(job.id, { target, into, scope, ...(from ? { from } : {}) });
     this.set(job);
+    await this.files.save(this.stored(job));
     this.opts.logger.info(
       { restore: job.id, source, target: job.target, into: into.display },
       'restore queued',
     );
     this.pump();
     return this.get(job.id);
+  }
+
+  /** The store and catalog a restore reads: the primary, or the replica region `from`. */
+  private region(from: string | undefined): { store: ObjectStore; catalog: JournalCatalog } {
+    if (from === undefined) return { store: this.opts.store, catalog: this.opts.catalog };
+    if (!this.opts.regions)
+      throw new TidemarkError(
+        'BAD_REQUEST',
+        `from: unknown region ${JSON.stringify(from)}; no replica region is configured (TIDEMARK_REPLICAS)`,
+        { details: { field: 'from', region: from, known: [] } },
+      );
+    return this.opts.regions.resolve(from);
   }
 
   private raw(id: string): RestoreJobView {
@@ -403,26 +540,61 @@ export class RestoreRunner {
       if (this.running.has(id)) continue;
       const job = this.jobs.get(id);
       if (job?.state !== 'queued') continue;
-      const abort = new AbortController();
-      const entry = { abort, done: Promise.resolve(), lastSaved: 0 };
-      this.running.set(id, entry);
-      entry.done = this.run(id, p, abort.signal);
+      this.start(id, p);
       started = true;
     }
     if (started) this.notifyQueued();
   }
 
+  private start(id: string, p: Pending): void {
+    const abort = new AbortController();
+    const entry = { abort, done: Promise.resolve(), lastSaved: 0 };
+    this.running.set(id, entry);
+    entry.done = this.run(id, p, abort.signal);
+  }
+
   private async run(id: string, p: Pending, signal: AbortSignal): Promise<void> {
-    this.move(id, 'running');
+    const before = this.raw(id);
+    if (before.state === 'queued') this.move(id, 'running');
+    this.set({ ...this.raw(id), attempts: (before.attempts ?? 0) + 1 });
     const logger = this.opts.logger;
     try {
+      let target = p.target;
+      let resume: ResumeFrom | undefined;
+      if (this.interrupted.delete(id)) {
+        const resolved = await resolveResume({
+          id,
+          source: before.source,
+          target: p.target,
+          into: p.into,
+          checkpoint: this.checkpoints.get(id),
+          catalog: this.region(p.from).catalog,
+          logger,
+          planTables: async (t) =>
+            (await planFromCatalog(this.region(p.from).catalog, before.source, t)).snapshot.tables,
+        });
+        target = resolved.target;
+        resume = resolved.resume;
+        if (!resume) this.checkpoints.delete(id);
+        this.set({ ...this.raw(id), resumedFrom: resolved.resumedFrom });
+      }
+      const pinned = this.checkpoints.get(id)?.pinnedLsn;
       const outcome = await this.execute({
         id,
-        source: this.raw(id).source,
-        target: p.target,
+        source: before.source,
+        target,
+        ...(p.scope ? { scope: p.scope } : {}),
         into: p.into,
-        store: this.opts.store,
-        catalog: this.opts.catalog,
+        ...(resume ? { resume } : {}),
+        onPrepared: async (prepared, plan) => {
+          const latest =
+            p.target.kind === 'latest' && plan.stopRule.kind === 'lsn' ? plan.stopRule.lsn : undefined;
+          const checkpoint = checkpointOf(prepared, latest);
+          this.checkpoints.set(id, pinned === undefined ? checkpoint : { ...checkpoint, pinnedLsn: pinned });
+          await this.files.save(this.stored(this.raw(id)));
+        },
+        store: this.region(p.from).store,
+        catalog: this.region(p.from).catalog,
         signal,
         logger,
         ...(this.opts.tuning ? { tuning: this.opts.tuning } : {}),
@@ -437,6 +609,11 @@ export class RestoreRunner {
         abortCode === undefined || isTidemarkError(err, abortCode) ? err : signal.reason;
       const error = toTidemarkError(reason, 'RESTORE_FAILED');
       const cancelled = error.code === 'CANCELLED';
+      if (!cancelled && this.closed && signal.aborted) {
+        // stopped by a shutdown: stays running on disk, and resumes at the next start
+        logger.info({ restore: id }, 'restore interrupted by shutdown; it resumes at the next start');
+        return;
+      }
       logger[cancelled ? 'info' : 'error'](
         { restore: id, err: error },
         cancelled ? 'restore cancelled' : 'restore failed',
@@ -448,7 +625,14 @@ export class RestoreRunner {
       });
     } finally {
       this.running.delete(id);
-      this.pending.delete(id);
+      if (isTerminal(this.raw(id).state)) {
+        this.pending.delete(id);
+        this.checkpoints.delete(id);
+        await this.secrets.remove(id).catch((err: unknown) => {
+          logger.warn({ restore: id, err }, 'could not remove the stored target URL');
+        });
+        await this.files.save(this.stored(this.raw(id)));
+      }
       await this.files.flush();
       this.pump();
     }
@@ -483,7 +667,12 @@ export class RestoreRunner {
 
   private stored(job: RestoreJobView): StoredRestoreJob {
     const requestSha256 = this.requestHashes.get(job.id);
-    return requestSha256 === undefined ? job : { ...job, requestSha256 };
+    const checkpoint = this.checkpoints.get(job.id);
+    return {
+      ...job,
+      ...(requestSha256 === undefined ? {} : { requestSha256 }),
+      ...(checkpoint === undefined ? {} : { checkpoint }),
+    };
   }
 
   private notify(job: RestoreJobView): void {
@@ -513,19 +702,19 @@ export class RestoreRunner {
  * written two ways is the same target) and where to, without the password, which is
  * never stored, not even hashed.
  */
-function fingerprint(valid: ValidRestoreRequest): string {
+function fingerprint(valid: ValidRestoreRequest, from?: string): string {
   const canonical = JSON.stringify({
     source: valid.source,
+    ...(from ? { from } : {}),
     target: formatRestoreTarget(valid.target),
     into: valid.into.display,
+    ...(valid.scope ? { scope: formatRestoreScope(valid.scope) } : {}),
   });
   return createHash('sha256').update(canonical, 'utf8').digest('hex');
 }
 
-function shutdownError(when: string) {
-  return {
-    code: 'RESTORE_FAILED',
-    message: `the restore service stopped ${when}; submit the restore again (into a new database)`,
-    details: {},
-  };
+/** The replica region a request names (`from`, checked by the API's schema), if any. */
+function regionOf(req: unknown): string | undefined {
+  const from = (req as { from?: unknown } | null)?.from;
+  return typeof from === 'string' ? from : undefined;
 }
