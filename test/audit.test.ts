@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
+import type { PostgresCluster } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedSetup, startEmbeddedSetup } from './support/embedded-setup.js';
 import { connect } from './support/oracle-workload.js';
-import { sleep, TidemarkProcess } from './support/tidemark-process.js';
+import { sleep, type TidemarkProcess } from './support/tidemark-process.js';
 
 /**
  * The auditor's workflow of the README ("For auditors") with the compiled CLI against a
@@ -35,20 +35,18 @@ describe('auditing a running Tidemark from the command line', () => {
   let dataDir: string;
   let tm: TidemarkProcess;
 
+  let setup: EmbeddedSetup | undefined;
+
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor: 'debian15' });
-    const admin = await connect(cluster.url('postgres'));
-    await admin.query('CREATE DATABASE source');
-    await admin.end();
+    setup = await startEmbeddedSetup(
+      'debian15',
+      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`,
+      {
+        env: { TIDEMARK_API_TOKENS: `ops:admin:${ADMIN},auditor:audit:${AUDIT}` },
+      },
+    );
+    ({ cluster, dataDir, tm } = setup);
     const source = await connect(cluster.url('source'));
-    await source.query(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`);
-    dataDir = await mkdtemp(path.join(tmpdir(), 'tidemark-audit-'));
-    tm = new TidemarkProcess({
-      sourceUrl: cluster.url('source'),
-      dataDir,
-      env: { TIDEMARK_API_TOKENS: `ops:admin:${ADMIN},auditor:audit:${AUDIT}` },
-    });
-    await tm.start();
     for (let i = 2; i < 40; i++) await source.query('INSERT INTO t VALUES ($1, $2)', [i, `v${i}`]);
     await source.end();
     // wait for a few segments
@@ -56,11 +54,7 @@ describe('auditing a running Tidemark from the command line', () => {
     for (let i = 0; i < 100 && (await segmentFiles(dir)).length < 3; i++) await sleep(100);
   }, 120_000);
 
-  afterAll(async () => {
-    await tm?.stop();
-    await cluster?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => setup?.teardown());
 
   it('verifies, signs, checks the report offline, and catches tampering', async () => {
     const api = ['--api', tm.baseUrl, '--token', AUDIT];
@@ -72,7 +66,10 @@ describe('auditing a running Tidemark from the command line', () => {
 
     const reportFile = path.join(dataDir, 'report.json');
     await writeFile(reportFile, verified.stdout);
-    const key = await (await fetch(`${tm.baseUrl}/v1/reports/public-key`)).json();
+    const key = (await (await fetch(`${tm.baseUrl}/v1/reports/public-key`)).json()) as {
+      pem: string;
+      base64: string;
+    };
     const keyFile = path.join(dataDir, 'report-key.pem');
     await writeFile(keyFile, key.pem);
     const good = await cli(['verify-report', reportFile, '--public-key', keyFile]);

@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
+import type { PostgresCluster } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedSetup, startEmbeddedSetup } from './support/embedded-setup.js';
 import { restoreAndWait } from './support/oracle-run.js';
 import { connect } from './support/oracle-workload.js';
-import { TidemarkProcess } from './support/tidemark-process.js';
+import type { TidemarkProcess } from './support/tidemark-process.js';
 
 /**
  * Named restore points and xid targets through a running `tidemark up`: the API writes the
@@ -14,27 +12,19 @@ import { TidemarkProcess } from './support/tidemark-process.js';
  */
 describe('restore points and xid targets against a running embedded Tidemark', () => {
   let cluster: PostgresCluster;
-  let dataDir: string;
   let tm: TidemarkProcess;
 
+  let setup: EmbeddedSetup | undefined;
+
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor: 'debian15' });
-    const admin = await connect(cluster.url('postgres'));
-    await admin.query('CREATE DATABASE source');
-    await admin.end();
-    const source = await connect(cluster.url('source'));
-    await source.query(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`);
-    await source.end();
-    dataDir = await mkdtemp(path.join(tmpdir(), 'tidemark-rp-'));
-    tm = new TidemarkProcess({ sourceUrl: cluster.url('source'), dataDir });
-    await tm.start();
+    setup = await startEmbeddedSetup(
+      'debian15',
+      `CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a')`,
+    );
+    ({ cluster, tm } = setup);
   });
 
-  afterAll(async () => {
-    await tm?.stop();
-    await cluster?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => setup?.teardown());
 
   async function rows(database: string): Promise<string[]> {
     const c = await connect(cluster.url(database));

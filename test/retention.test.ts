@@ -1,14 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type PostgresCluster, startPostgres } from '@tidemark/testkit';
+import type { PostgresCluster } from '@tidemark/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type EmbeddedSetup, startEmbeddedSetup } from './support/embedded-setup.js';
 import { type Checkpoint, restoreAndWait, runWorkload, waitUntilRestorable } from './support/oracle-run.js';
 import { connect, fingerprint, ORACLE_SCHEMA, oracleSteps } from './support/oracle-workload.js';
-import { sleep, TidemarkProcess } from './support/tidemark-process.js';
+import { sleep, type TidemarkProcess } from './support/tidemark-process.js';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
@@ -30,35 +28,22 @@ interface GcReport {
  */
 describe('retention and garbage collection end to end', () => {
   let cluster: PostgresCluster;
-  let dataDir: string;
   let tm: TidemarkProcess;
 
+  let setup: EmbeddedSetup | undefined;
+
   beforeAll(async () => {
-    cluster = await startPostgres({ flavor: 'debian15' });
-    const admin = await connect(cluster.url('postgres'));
-    await admin.query('CREATE DATABASE source');
-    await admin.end();
-    const source = await connect(cluster.url('source'));
-    await source.query(ORACLE_SCHEMA);
-    await source.end();
-    dataDir = await mkdtemp(path.join(tmpdir(), 'tidemark-e2e-retention-'));
-    tm = new TidemarkProcess({
-      sourceUrl: cluster.url('source'),
-      dataDir,
+    setup = await startEmbeddedSetup('debian15', ORACLE_SCHEMA, {
       env: {
         TIDEMARK_RETENTION: '2s',
         TIDEMARK_GC_INTERVAL_MS: '0',
         TIDEMARK_COMPACTION_INTERVAL_MS: '0',
       },
     });
-    await tm.start();
+    ({ cluster, tm } = setup);
   }, 120_000);
 
-  afterAll(async () => {
-    await tm?.stop();
-    await cluster?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => setup?.teardown());
 
   it('collects while a restore runs; the restore and the window stay exact', async () => {
     const steps = oracleSteps({ bigRows: 20_000 });

@@ -13,11 +13,21 @@ export interface EmbeddedSetup {
   teardown(): Promise<void>;
 }
 
+export interface EmbeddedSetupOptions {
+  /** more databases to create next to `source` */
+  readonly extraDatabases?: readonly string[];
+  /** environment for `tidemark up` (API tokens, retention...) */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 export async function startEmbeddedSetup(
   flavor: 'debian15' | 'embedded18',
   schemaSql: string,
-  extraDatabases: readonly string[] = [],
+  options: readonly string[] | EmbeddedSetupOptions = {},
 ): Promise<EmbeddedSetup> {
+  const { extraDatabases = [], env } = Array.isArray(options)
+    ? { extraDatabases: options as readonly string[], env: undefined }
+    : (options as EmbeddedSetupOptions);
   const cluster = await startPostgres({ flavor });
   const admin = await connect(cluster.url('postgres'));
   for (const db of ['source', ...extraDatabases]) await admin.query(`CREATE DATABASE ${db}`);
@@ -29,7 +39,11 @@ export async function startEmbeddedSetup(
   const setup: EmbeddedSetup = {
     cluster,
     dataDir,
-    tm: new TidemarkProcess({ sourceUrl: cluster.url('source'), dataDir }),
+    tm: new TidemarkProcess({
+      sourceUrl: cluster.url('source'),
+      dataDir,
+      ...(env ? { env: { ...env } } : {}),
+    }),
     teardown: async () => {
       await setup.tm.stop();
       await cluster.stop();
