@@ -84,6 +84,39 @@ const STEPS: readonly { readonly name: string; readonly sql: string }[] = [
   },
 ];
 
+/**
+ * Schema changes on both sides of a compaction snapshot (run after STEPS, on their tables):
+ * the compaction must describe the tables as the DDL left them, and restores past it must
+ * start from it and still equal the source.
+ */
+const BEFORE_COMPACTION: readonly { readonly name: string; readonly sql: string }[] = [
+  {
+    name: 'compaction: create and fill a table, add and rename columns',
+    sql: `CREATE TABLE notes (id int PRIMARY KEY, body text DEFAULT 'n');
+          INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 50) g;
+          ALTER TABLE labels ADD COLUMN weight int DEFAULT 1; ALTER TABLE labels RENAME COLUMN tag TO label;
+          UPDATE labels SET weight = 5 WHERE id < 10;`,
+  },
+  {
+    name: 'compaction: retype and drop columns, an index, drop a table',
+    sql: `ALTER TABLE notes ALTER COLUMN id TYPE bigint; ALTER TABLE labels DROP COLUMN weight;
+          CREATE INDEX notes_body ON notes (body); DROP TABLE copies; INSERT INTO notes VALUES (51, 'x');`,
+  },
+];
+const AFTER_COMPACTION: readonly { readonly name: string; readonly sql: string }[] = [
+  {
+    name: 'after compaction: a column, a new table',
+    sql: `ALTER TABLE notes ADD COLUMN at date DEFAULT '2025-01-01'; UPDATE notes SET body = 'after' WHERE id <= 5;
+          CREATE TABLE more (k text PRIMARY KEY); INSERT INTO more VALUES ('a'), ('b');
+          UPDATE items SET quantity = quantity * 2 WHERE id < 20;`,
+  },
+  {
+    name: 'after compaction: rename and drop tables',
+    sql: `ALTER TABLE notes RENAME TO memo; DELETE FROM memo WHERE id = 7; DROP TABLE more;
+          INSERT INTO events VALUES (3, '2026-04-01', 'y', 1); UPDATE labels SET label = 'late' WHERE id = 1;`,
+  },
+];
+
 const CLI = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 interface Checkpoint {
@@ -113,6 +146,21 @@ async function sourceState(client: pg.Client): Promise<unknown> {
     rows[t] = `${r.rows[0]!.n}:${r.rows[0]!.h}`;
   }
   return { columns: columns.rows, indexes: indexes.rows, rows };
+}
+
+/** Runs each step and records the instant after it and the source's state then. */
+async function runSteps(
+  client: pg.Client,
+  steps: readonly { readonly name: string; readonly sql: string }[],
+): Promise<Checkpoint[]> {
+  const out: Checkpoint[] = [];
+  for (const step of steps) {
+    await client.query(step.sql);
+    await sleep(20); // so the recorded instant sits strictly between two commits
+    out.push({ name: step.name, time: await serverNow(client), state: await sourceState(client) });
+    await sleep(20);
+  }
+  return out;
 }
 
 describe('schema changes replayed at their place in commit order', () => {
@@ -182,4 +230,45 @@ describe('schema changes replayed at their place in commit order', () => {
       }
     }
   });
+
+  it('compaction after schema changes describes the new schema, and restores past it are exact', async () => {
+    const { cluster, tm } = setup;
+    const source = await connect(cluster.url('source'));
+    try {
+      const before = await runSteps(source, BEFORE_COMPACTION);
+      await waitUntilRestorable(tm, 'main', before.at(-1)!.time);
+      const started = await tm.api<{ id: string }>('POST', '/v1/sources/main/snapshots');
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      let job: { state: string; result?: { created: boolean; lsn: string }; error?: unknown };
+      for (;;) {
+        job = (await tm.api<typeof job>('GET', `/v1/snapshot-jobs/${started.body.id}`)).body;
+        if (job.state === 'succeeded' || job.state === 'failed') break;
+        await sleep(100);
+      }
+      expect(job.state, JSON.stringify(job.error)).toBe('succeeded');
+      expect(job.result?.created).toBe(true);
+
+      const after = await runSteps(source, AFTER_COMPACTION);
+      await waitUntilRestorable(tm, 'main', after.at(-1)!.time);
+      for (const [i, cp] of after.entries()) {
+        const into = { url: cluster.url(`ddl_compacted_${i}`) };
+        const plan = await tm.api<{ snapshotLsn: string; snapshotKind: string }>(
+          'POST',
+          '/v1/restores?dryRun=true',
+          { source: 'main', target: { time: cp.time }, into },
+        );
+        expect(plan.body, cp.name).toMatchObject({ snapshotLsn: job.result?.lsn, snapshotKind: 'compacted' });
+        const done = await restoreAndWait(tm, { source: 'main', target: { time: cp.time }, into });
+        expect(done.state, `restore to "${cp.name}": ${JSON.stringify(done)}`).toBe('succeeded');
+        const restored = await connect(into.url);
+        try {
+          expect(await sourceState(restored), `state after "${cp.name}" at ${cp.time}`).toEqual(cp.state);
+        } finally {
+          await restored.end();
+        }
+      }
+    } finally {
+      await source.end();
+    }
+  }, 120_000);
 });

@@ -1,19 +1,22 @@
-import { type SnapshotManifest, type SnapshotSequence, TidemarkError } from '@tidemark/shared';
+import { type SnapshotSequence, TidemarkError } from '@tidemark/shared';
 import type pg from 'pg';
-import { tableKey } from './sql-ident.js';
+import { type ScratchSchema, schemaMismatches, type TableDefinition } from './compaction-definitions.js';
+import { qualifiedName, tableKey } from './sql-ident.js';
 
 /**
- * A compacted snapshot keeps the table definitions (and source oids) of the snapshot it
- * was based on. That is only right while the restored schema still matches them: a table
- * created, dropped or altered in between (DDL replayed from the journal) would make the
- * new snapshot describe tables that are not what its data holds. Compaction then fails
- * with this message instead of writing such a snapshot; restores keep working from the
- * older snapshot.
+ * The tables of the scratch database after the restore to L: column names and type oids,
+ * by table (partitioned tables included, Tidemark's own schema and system schemas not).
  */
-export async function checkScratchSchema(client: pg.Client, previous: SnapshotManifest): Promise<void> {
-  const { rows } = await client.query<{ s: string; t: string; cols: string[] | null }>(
+export async function readScratchSchema(client: pg.Client): Promise<ScratchSchema> {
+  const { rows } = await client.query<{
+    s: string;
+    t: string;
+    cols: string[] | null;
+    types: number[] | null;
+  }>(
     `SELECT n.nspname AS s, c.relname AS t,
-            array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped) AS cols
+            array_agg(a.attname::text ORDER BY a.attnum) FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped) AS cols,
+            array_agg(a.atttypid::int8 ORDER BY a.attnum) FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped) AS types
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_attribute a ON a.attrelid = c.oid
@@ -22,41 +25,47 @@ export async function checkScratchSchema(client: pg.Client, previous: SnapshotMa
         AND n.nspname NOT LIKE 'pg\\_%'
       GROUP BY 1, 2`,
   );
-  const restored = new Map(rows.map((r) => [tableKey(r.s, r.t), r.cols ?? []]));
-  const problems: string[] = [];
-  const expected = new Set<string>();
-  for (const t of previous.tables) {
-    const key = tableKey(t.schema, t.table);
-    expected.add(key);
-    const cols = restored.get(key);
-    if (!cols) {
-      problems.push(`table ${t.schema}.${t.table} no longer exists`);
-      continue;
-    }
-    const want = t.columns.map((c) => c.name);
-    if (cols.length !== want.length || cols.some((c, i) => c !== want[i]))
-      problems.push(
-        `table ${t.schema}.${t.table} now has columns (${cols.join(', ')}), the snapshot (${want.join(', ')})`,
-      );
-  }
-  for (const r of rows)
-    if (!expected.has(tableKey(r.s, r.t)))
-      problems.push(`table ${r.s}.${r.t} was created after the snapshot`);
+  return new Map(
+    rows.map((r) => [
+      tableKey(r.s, r.t),
+      new Map((r.cols ?? []).map((name, i) => [name, Number(r.types?.[i] ?? 0)])),
+    ]),
+  );
+}
+
+/**
+ * A compacted snapshot describes its tables as the journal's schema changes left them
+ * (compaction-definitions.ts). Where the restored scratch database holds something those
+ * descriptions do not (a table or column nothing in the snapshot, the DDL messages or the
+ * table snapshots describes), the data cannot be described truthfully: compaction fails
+ * closed with CONFLICT instead of writing such a snapshot; restores keep using the older one.
+ */
+export function checkScratchSchema(
+  scratch: ScratchSchema,
+  definitions: readonly TableDefinition[],
+  basedOnLsn: string,
+): void {
+  const problems = schemaMismatches(definitions, scratch);
   if (problems.length > 0)
     throw new TidemarkError(
       'CONFLICT',
-      `the schema changed after snapshot ${previous.lsn}, and compaction does not describe schema changes yet: ${problems
+      `the schema restored from snapshot ${basedOnLsn} and the journal does not match what the journal describes, so compaction cannot describe it: ${problems
         .slice(0, 5)
         .join(
           '; ',
         )}${problems.length > 5 ? ` (and ${problems.length - 5} more)` : ''}; restores keep using the older snapshot`,
-      { details: { snapshot: previous.lsn, problems } },
+      { details: { snapshot: basedOnLsn, problems } },
     );
 }
 
 /**
- * The sequences of the based-on snapshot with the values the restore left in the scratch
- * database (which sets each past the largest value in use): never behind the source's.
+ * The sequences (of the based-on snapshot, owners followed: compaction-definitions.ts) with
+ * the values the restore left in the scratch database, which set each so that the next
+ * nextval() is past the source's and past every value in use (setval(next, false): then
+ * pg_sequences shows no last value, so the sequence relation itself is read). The manifest
+ * says `lastValue` = next − increment, never behind what the based-on snapshot said. One the
+ * restore did not make (its owner was renamed since that snapshot) keeps its value; a
+ * restore from the new snapshot sets it past the values in use all the same.
  */
 export async function refreshedSequences(
   client: pg.Client,
@@ -64,12 +73,31 @@ export async function refreshedSequences(
 ): Promise<SnapshotSequence[]> {
   const out: SnapshotSequence[] = [];
   for (const s of sequences) {
-    const { rows } = await client.query<{ v: string | null }>(
-      'SELECT last_value::text AS v FROM pg_sequences WHERE schemaname = $1 AND sequencename = $2',
-      [s.schema, s.name],
+    const exists = await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [
+      qualifiedName(s.schema, s.name),
+    ]);
+    if (exists.rows[0]?.ok !== true) {
+      out.push(s);
+      continue;
+    }
+    const { rows } = await client.query<{ v: string; called: boolean }>(
+      `SELECT last_value::text AS v, is_called AS called FROM ${qualifiedName(s.schema, s.name)}`,
     );
     const row = rows[0];
-    out.push(row ? { ...s, lastValue: row.v } : s);
+    out.push(row ? { ...s, lastValue: furthest(s, row.called ? row.v : beforeNext(s, row.v)) } : s);
   }
   return out;
+}
+
+/** lastValue for a sequence whose next nextval() returns `next`; null when that is its start. */
+function beforeNext(s: SnapshotSequence, next: string): string | null {
+  return next === s.start ? null : (BigInt(next) - BigInt(s.increment)).toString();
+}
+
+function furthest(s: SnapshotSequence, value: string | null): string | null {
+  if (value === null) return s.lastValue;
+  if (s.lastValue === null) return value;
+  const up = BigInt(s.increment) > 0n;
+  const [a, b] = [BigInt(s.lastValue), BigInt(value)];
+  return (up ? b > a : b < a) ? value : s.lastValue;
 }

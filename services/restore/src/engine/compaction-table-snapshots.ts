@@ -8,10 +8,11 @@ import {
   tableSnapshotsPrefix,
 } from '@tidemark/shared';
 import type pg from 'pg';
+import type { TableDefinition } from './compaction-definitions.js';
 import { tableKey } from './sql-ident.js';
 
 /**
- * Tables a compaction must add to the definitions it inherits: those that came through a
+ * Tables a compaction must add to the definitions the schema changes give it: those that came through a
  * per-table snapshot (core/table-snapshot.ts) and that the restore to L created, i.e. whose
  * marker lies at or before L. Their definitions (and source oids) come from the newest such
  * table snapshot that started at or before L; a table that is not in the scratch database
@@ -22,9 +23,9 @@ export async function tablesFromTableSnapshots(
   store: ObjectStore,
   source: string,
   lsn: Lsn,
-  inherited: readonly SnapshotTable[],
+  inherited: readonly Pick<SnapshotTable, 'schema' | 'table' | 'kind'>[],
   client: pg.Client,
-): Promise<SnapshotTable[]> {
+): Promise<TableDefinition[]> {
   const have = new Set(inherited.map((t) => tableKey(t.schema, t.table)));
   const newest = new Map<string, { startLsn: Lsn; table: SnapshotTable }>();
   for await (const o of store.list(tableSnapshotsPrefix(source))) {
@@ -43,7 +44,7 @@ export async function tablesFromTableSnapshots(
     const seen = newest.get(key);
     if (!seen || seen.startLsn < start) newest.set(key, { startLsn: start, table: m.table });
   }
-  const out: SnapshotTable[] = [];
+  const out: TableDefinition[] = [];
   const parents = new Set(
     inherited.filter((t) => t.kind === 'partitioned').map((t) => tableKey(t.schema, t.table)),
   );
@@ -57,13 +58,17 @@ export async function tablesFromTableSnapshots(
       continue;
     const {
       dataKey: _d,
+      rows: _r,
+      bytes: _b,
+      sha256: _h,
+      xxh64: _x,
       encoding: _e,
       storedBytes: _s,
       contentSha256: _c,
-      encrypted: _x,
+      encrypted: _n,
       ...definition
     } = table;
-    out.push({ ...definition, dataKey: null, rows: 0, bytes: 0, sha256: null, xxh64: null });
+    out.push(definition);
   }
   return out;
 }

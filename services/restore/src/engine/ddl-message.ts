@@ -15,6 +15,8 @@ export interface ColumnShape {
   readonly name: string;
   /** format_type() on the source */
   readonly type: string;
+  /** pg_attribute.atttypid on the source; absent where a description did not carry it */
+  readonly typeOid?: number;
   readonly notNull: boolean;
   readonly default: string | null;
 }
@@ -114,6 +116,7 @@ function tableShape(t: unknown): TableShape {
         attnum: num(c.attnum, 'attnum'),
         name: str(c.name, 'column name'),
         type: str(c.type, 'column type'),
+        ...(typeof c.typeOid === 'number' && Number.isInteger(c.typeOid) ? { typeOid: c.typeOid } : {}),
         notNull: c.notNull === true,
         default: c.default,
       };

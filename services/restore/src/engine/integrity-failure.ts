@@ -18,16 +18,16 @@ export function isIntegrityFailure(err: unknown): boolean {
 }
 
 /**
- * The planner's "no snapshot passes verification" names snapshot LSNs; the restore's error
- * should name the damaged object. `skipped` are the messages of the snapshots left out
- * (each names the objects that failed); the first object key becomes `details.key`.
+ * The planner's "no snapshot passes verification" names the damaged objects in its details
+ * (`key`, the first, and `damagedKeys`, snapshot-choice.ts); the restore's error adds what
+ * was found wrong with each snapshot left out (`skipped`, the messages it reported).
  */
 export function withDamagedSnapshotKey(err: unknown, skipped: readonly string[]): unknown {
-  if (!isTidemarkError(err, 'SNAPSHOT_CORRUPT') || err.details.key !== undefined || skipped.length === 0)
-    return err;
-  const key = /(\S+\/base\/[0-9A-F]{16}\/\S+)/.exec(skipped.join(' '))?.[1];
+  if (!isTidemarkError(err, 'SNAPSHOT_CORRUPT') || skipped.length === 0) return err;
+  const keys = err.details.damagedKeys;
+  if (!Array.isArray(keys) || typeof keys[0] !== 'string') return err;
   return new TidemarkError('SNAPSHOT_CORRUPT', `${err.message}: ${skipped.join('; ')}`, {
     cause: err,
-    details: { ...err.details, ...(key ? { key } : {}) },
+    details: { ...err.details, key: keys[0] },
   });
 }

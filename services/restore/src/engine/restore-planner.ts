@@ -67,8 +67,11 @@ export interface PlanInput {
   readonly target: RestoreTarget;
   /** required for a restorePoint target: where the journal has it (JournalCatalog.findRestorePoint) */
   readonly restorePoint?: ResolvedRestorePoint;
-  /** manifest keys of snapshots that failed verification: never chosen (snapshot-choice.ts) */
-  readonly excludeSnapshots?: ReadonlySet<string>;
+  /**
+   * manifest keys of snapshots that failed verification: never chosen (snapshot-choice.ts);
+   * a map also gives each one's damaged object keys, named by the error when none is left
+   */
+  readonly excludeSnapshots?: ReadonlySet<string> | ReadonlyMap<string, readonly string[]>;
 }
 
 export function planRestore(input: PlanInput): RestorePlan {
@@ -98,7 +101,7 @@ export function planRestore(input: PlanInput): RestorePlan {
   const snapshot = position.kind === 'xid' ? candidates[0] : candidates[candidates.length - 1];
   if (!snapshot) {
     if (eligible.length < window.snapshots.length)
-      throw noVerifiedSnapshot(source, window.snapshots, eligible);
+      throw noVerifiedSnapshot(source, window.snapshots, eligible, input.excludeSnapshots);
     throw new Error('unreachable: the window check guarantees a snapshot');
   }
   const snapshotLsn = parseLsn(snapshot.lsn);
@@ -180,12 +183,21 @@ function noVerifiedSnapshot(
   source: string,
   all: readonly SnapshotInfo[],
   eligible: readonly SnapshotInfo[],
+  excluded: PlanInput['excludeSnapshots'],
 ): TidemarkError {
-  const skipped = all.filter((s) => !eligible.includes(s)).map((s) => s.lsn);
+  const failed = all.filter((s) => !eligible.includes(s));
+  const skipped = failed.map((s) => s.lsn);
+  // newest snapshot first: the one a restore would have used
+  const damaged = excluded instanceof Map ? (excluded as ReadonlyMap<string, readonly string[]>) : undefined;
+  const damagedKeys = failed.toReversed().flatMap((s) => damaged?.get(s.manifestKey) ?? []);
+  const key = damagedKeys[0];
   return new TidemarkError(
     'SNAPSHOT_CORRUPT',
-    `source ${source} has no snapshot at or before the target that passes verification (failed: ${skipped.join(', ')}); ` +
+    `source ${source} has no snapshot at or before the target that passes verification (failed: ${skipped.join(', ')}` +
+      `${key ? `; damaged: ${damagedKeys.join(', ')}` : ''}); ` +
       'restore to a time after a snapshot that verifies, or repair the store',
-    { details: { source, skippedSnapshots: skipped } },
+    {
+      details: { source, skippedSnapshots: skipped, ...(key ? { key, damagedKeys } : {}) },
+    },
   );
 }

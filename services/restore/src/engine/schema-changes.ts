@@ -46,6 +46,21 @@ export interface SchemaChangesOptions {
 interface Known {
   shape: TableShape;
   target: QualifiedName;
+  /** its definition in the snapshot the replay started from; null for a table DDL created */
+  readonly snapshot: SnapshotTable | null;
+  /** a schema change described it (its shape then has the source's defaults, not the target's) */
+  described: boolean;
+}
+
+/** A table as the replay left it, named as on the source (compaction-definitions.ts). */
+export interface ReplayedTable {
+  readonly shape: TableShape;
+  readonly snapshot: SnapshotTable | null;
+  /**
+   * whether a schema change described it: its shape then is the source's definition; if
+   * not, the snapshot's definition still holds, but for secondary indexes dropped since
+   */
+  readonly described: boolean;
 }
 
 type MessageChange = Extract<Change, { op: 'message' }>;
@@ -73,7 +88,7 @@ export class SchemaChanges {
     this.targetOf = opts.targetOf ?? ((schema, table) => ({ schema, table }));
     for (const t of opts.tables) {
       const target = this.targetOf(t.schema, t.table);
-      if (target) this.byOid.set(t.oid, { shape: fromSnapshot(t), target });
+      if (target) this.byOid.set(t.oid, { shape: fromSnapshot(t), target, snapshot: t, described: false });
     }
   }
 
@@ -160,6 +175,15 @@ export class SchemaChanges {
     });
   }
 
+  /** The tables as the replay has left them (messages seen so far), snapshot order, then created ones. */
+  replayedTables(): ReplayedTable[] {
+    return [...this.byOid.values()].map((k) => ({
+      shape: k.shape,
+      snapshot: k.snapshot,
+      described: k.described,
+    }));
+  }
+
   private parsed(change: MessageChange): DdlMessage {
     let msg = this.messages.get(change);
     if (!msg) {
@@ -205,6 +229,7 @@ export class SchemaChanges {
         const before = known.shape;
         known.shape = desired;
         known.target = target;
+        known.described = true;
         this.followParent(before, desired);
         this.refreshInfo(known);
       } else if (/^(CREATE TABLE|SELECT INTO)/.test(msg.tag)) {
@@ -227,7 +252,7 @@ export class SchemaChanges {
           ),
           displayName(target.schema, target.table),
         );
-        const added: Known = { shape: desired, target };
+        const added: Known = { shape: desired, target, snapshot: null, described: true };
         this.byOid.set(desired.oid, added);
         this.refreshInfo(added);
       }
@@ -265,6 +290,7 @@ export class SchemaChanges {
       const columns = after.columns.map((c): ColumnShape => {
         const was = renamed.get(c.name) ?? own.get(c.name);
         return {
+          ...(c.typeOid === undefined ? {} : { typeOid: c.typeOid }),
           name: c.name,
           type: c.type,
           notNull: c.notNull || (was?.notNull ?? false),
@@ -278,6 +304,7 @@ export class SchemaChanges {
         primaryKey: after.primaryKey,
         partitionOf: { ...p, schema: after.schema, table: after.name },
       };
+      k.described = true;
       this.followParent(before2, k.shape);
       this.refreshInfo(k);
     }
@@ -327,6 +354,7 @@ function fromSnapshot(t: SnapshotTable): TableShape {
       ...(c.attnum === undefined ? {} : { attnum: c.attnum }),
       name: c.name,
       type: c.type,
+      typeOid: c.typeOid,
       notNull: c.notNull,
       default: null,
     })),

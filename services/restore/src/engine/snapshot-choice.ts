@@ -16,7 +16,9 @@ import type { SnapshotInfo } from './restore-window.js';
  *   between); the load itself only commits a table whose hashes held.
  *
  * A key problem (DECRYPT_FAILED) is not damage: it is found while loading and fails the
- * restore, closed, rather than silently falling back.
+ * restore, closed, rather than silently falling back. When no snapshot is left, the
+ * planner's SNAPSHOT_CORRUPT names the damaged objects in `details` (`key`, `damagedKeys`):
+ * the excluded snapshots are handed to it with their damaged object keys.
  */
 export interface SnapshotCheckOptions {
   readonly deep?: boolean;
@@ -26,16 +28,20 @@ export interface SnapshotCheckOptions {
 
 export async function planWithVerifiedSnapshot(
   store: ObjectStore,
-  plan: (exclude: ReadonlySet<string>) => RestorePlan,
+  plan: (exclude: ReadonlyMap<string, readonly string[]>) => RestorePlan,
   options: SnapshotCheckOptions = {},
 ): Promise<RestorePlan> {
-  const excluded = new Set<string>();
+  // manifest key → its damaged object keys
+  const excluded = new Map<string, readonly string[]>();
   for (;;) {
     const proposed = plan(excluded);
-    const problems = await verifySnapshotObjects(store, proposed.snapshot, options.deep ?? false);
+    const problems = await snapshotObjectProblems(store, proposed.snapshot, options.deep ?? false);
     if (problems.length === 0) return proposed;
-    excluded.add(proposed.snapshot.manifestKey);
-    options.onSkipped?.(proposed.snapshot, problems);
+    excluded.set(proposed.snapshot.manifestKey, [...new Set(problems.map((p) => p.key))]);
+    options.onSkipped?.(
+      proposed.snapshot,
+      problems.map((p) => p.message),
+    );
   }
 }
 
@@ -45,18 +51,34 @@ export async function verifySnapshotObjects(
   snapshot: SnapshotInfo,
   deep: boolean,
 ): Promise<string[]> {
-  const problems: string[] = [];
+  return (await snapshotObjectProblems(store, snapshot, deep)).map((p) => p.message);
+}
+
+export interface SnapshotObjectProblem {
+  /** the data object at fault */
+  readonly key: string;
+  readonly message: string;
+}
+
+/** Problems of a snapshot's data objects, sorted by message (empty: it verifies). */
+export async function snapshotObjectProblems(
+  store: ObjectStore,
+  snapshot: SnapshotInfo,
+  deep: boolean,
+): Promise<SnapshotObjectProblem[]> {
+  const problems: SnapshotObjectProblem[] = [];
+  const problem = (key: string, message: string) => problems.push({ key, message });
   const tables = snapshot.tables.filter((t) => t.dataKey !== null);
   await forEachParallel(tables, 4, async (table) => {
     const key = table.dataKey as string;
     const expected = storedBytesOf(table);
     const info = await store.head(key);
     if (!info) {
-      problems.push(`${key} (table ${table.schema}.${table.table}) is missing`);
+      problem(key, `${key} (table ${table.schema}.${table.table}) is missing`);
       return;
     }
     if (info.size !== expected) {
-      problems.push(`${key} has ${info.size} bytes, the manifest says ${expected}`);
+      problem(key, `${key} has ${info.size} bytes, the manifest says ${expected}`);
       return;
     }
     if (!deep) return;
@@ -65,14 +87,14 @@ export async function verifySnapshotObjects(
       for await (const chunk of await store.getStream(key)) hash.update(chunk);
     } catch (err) {
       if (isTidemarkError(err, 'OBJECT_NOT_FOUND')) {
-        problems.push(`${key} disappeared while being verified`);
+        problem(key, `${key} disappeared while being verified`);
         return;
       }
       throw err;
     }
     const digest = hash.digestHex();
     if (digest !== table.sha256)
-      problems.push(`${key} has SHA-256 ${digest}, the manifest says ${table.sha256}`);
+      problem(key, `${key} has SHA-256 ${digest}, the manifest says ${table.sha256}`);
   });
-  return problems.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return problems.sort((a, b) => (a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
 }

@@ -14,7 +14,8 @@ import {
 } from '@tidemark/shared';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { checkScratchSchema, refreshedSequences } from './compaction-schema-check.js';
+import { carriedSequences, definitionsAtReplayEnd, type TableDefinition } from './compaction-definitions.js';
+import { checkScratchSchema, readScratchSchema, refreshedSequences } from './compaction-schema-check.js';
 import { tablesFromTableSnapshots } from './compaction-table-snapshots.js';
 import type { EngineLogger } from './engine-logger.js';
 import type { JournalCatalog } from './journal-catalog.js';
@@ -22,6 +23,7 @@ import { RestoreLeases, withLease } from './journal-leases.js';
 import { forEachParallel } from './parallel.js';
 import { executeRestore } from './restore-executor.js';
 import type { SnapshotInfo } from './restore-window.js';
+import type { ReplayedTable } from './schema-changes.js';
 import { dropScratchDatabase, scratchTarget } from './scratch-database.js';
 import { fetchVerifiedManifest } from './snapshot-loader.js';
 import { qualifiedName, quoteIdent } from './sql-ident.js';
@@ -35,8 +37,10 @@ import { connectTarget, type TargetLocation } from './target-database.js';
  * gets every guarantee a restore has: verified segments, exact stop, the same apply code),
  * then each table is copied out with COPY in the same text format capture uses, into new
  * data objects under `<source>/base/<lsn16 of L>/`, and manifest.json is written last. The
- * table definitions and source oids (journal records name relations by source oid) come
- * from the snapshot it was based on; a schema that no longer matches fails the compaction
+ * table definitions and source oids (journal records name relations by source oid) are
+ * those the replay's schema-change state ended with (compaction-definitions.ts: tables
+ * created by DDL, renamed, altered, dropped), plus tables that came through table
+ * snapshots; a restored schema those do not describe fails the compaction
  * (checkScratchSchema) rather than writing a wrong snapshot. The scratch database is
  * dropped whatever happens; on failure the objects already written are deleted.
  *
@@ -97,6 +101,7 @@ export async function compactSnapshot(opts: CompactOptions): Promise<CompactionR
   const log = { compaction: opts.id, source, lsn: formatLsn(lsn), scratch: into.database };
   logger.info(log, 'compaction started: restoring into a scratch database');
   let based: SnapshotInfo | undefined;
+  let replayed: readonly ReplayedTable[] | undefined;
   const written: string[] = [];
   try {
     // under a lease like any restore, so the garbage collector leaves what it reads alone
@@ -116,8 +121,11 @@ export async function compactSnapshot(opts: CompactOptions): Promise<CompactionR
       onPrepared: async (_prepared, plan) => {
         based = plan.snapshot;
       },
+      onReplayed: (tables) => {
+        replayed = tables;
+      },
     });
-    if (!based) throw new Error('unreachable: the restore reports its plan before loading');
+    if (!based || !replayed) throw new Error('unreachable: a finished restore reported its plan and replay');
     if (parseLsn(outcome.restoredLsn) !== lsn)
       throw new TidemarkError(
         'RESTORE_FAILED',
@@ -126,9 +134,12 @@ export async function compactSnapshot(opts: CompactOptions): Promise<CompactionR
       );
     const previous = await fetchVerifiedManifest(store, based);
     signal.throwIfAborted();
-    const tables = await copyTablesOut(opts, into, previous, lsn, written);
+    const described = replayed;
+    const tables = await copyTablesOut(opts, into, previous, described, lsn, written);
     const sequences = previous.sequences
-      ? await withScratch(into, (c) => refreshedSequences(c, previous.sequences ?? []))
+      ? await withScratch(into, (c) =>
+          refreshedSequences(c, carriedSequences(previous.sequences ?? [], previous.tables, described)),
+        )
       : undefined;
     const { tables: _t, kind: _k, basedOn: _b, chainAnchor: _c, sequences: _s, ...carried } = previous;
     const manifest: SnapshotManifest = {
@@ -211,33 +222,40 @@ async function copyTablesOut(
   opts: CompactOptions,
   into: TargetLocation,
   previous: SnapshotManifest,
+  replayed: readonly ReplayedTable[],
   lsn: Lsn,
   written: string[],
 ): Promise<SnapshotTable[]> {
-  // tables that came through table snapshots up to L join the inherited definitions
-  const added = await withScratch(into, (c) =>
-    tablesFromTableSnapshots(opts.store, opts.source, lsn, previous.tables, c),
-  );
-  const definitions = [...previous.tables, ...added.map((t) => ({ ...t, dataKey: 'pending' }))];
-  await withScratch(into, (c) => checkScratchSchema(c, { ...previous, tables: definitions }));
-  const out: SnapshotTable[] = [...previous.tables, ...added];
-  const work = definitions.map((t, index) => ({ t, index })).filter(({ t }) => t.dataKey !== null);
+  // the schema as of L, then tables that came through table snapshots up to L
+  const definitions = await withScratch(into, async (c): Promise<TableDefinition[]> => {
+    const scratch = await readScratchSchema(c);
+    const described = definitionsAtReplayEnd(replayed, scratch);
+    const added = await tablesFromTableSnapshots(opts.store, opts.source, lsn, described, c);
+    const all = [...described, ...added];
+    checkScratchSchema(scratch, all, previous.lsn);
+    return all;
+  });
+  // partitioned tables hold no rows of their own
+  const out: SnapshotTable[] = definitions.map((t) => ({
+    ...t,
+    dataKey: null,
+    rows: 0,
+    bytes: 0,
+    sha256: null,
+    xxh64: null,
+  }));
+  const work = definitions.map((t, index) => ({ t, index })).filter(({ t }) => t.kind === 'table');
   const clients: (pg.Client | undefined)[] = [];
   try {
     await forEachParallel(work, opts.parallelism ?? 2, async ({ t, index }, w) => {
       opts.signal?.throwIfAborted();
       clients[w] ??= await connectTarget(into);
       const client = clients[w];
+      // the columns as of L, in the source's order (a snapshot restore COPYs them back so)
       const cols = t.columns.map((c) => quoteIdent(c.name)).join(', ');
-      const stream = client.query(copyTo(`COPY ${qualifiedName(t.schema, t.table)} (${cols}) TO STDOUT`));
-      const {
-        dataKey: _d,
-        encoding: _e,
-        storedBytes: _s,
-        contentSha256: _c,
-        encrypted: _x,
-        ...definition
-      } = t;
+      const stream = client.query(
+        copyTo(`COPY ${qualifiedName(t.schema, t.table)}${cols ? ` (${cols})` : ''} TO STDOUT`),
+      );
       try {
         const data = await putSnapshotTableData(
           opts.store,
@@ -246,7 +264,7 @@ async function copyTablesOut(
           opts.sealing,
         );
         if (data.dataKey) written.push(data.dataKey);
-        out[index] = { ...definition, ...data };
+        out[index] = { ...t, ...data };
       } catch (err) {
         stream.destroy();
         throw err;

@@ -35,6 +35,7 @@ export interface FixtureTable extends Partial<Omit<SnapshotTable, 'schema' | 'ta
     typeOid?: number;
     notNull?: boolean;
     default?: string | null;
+    attnum?: number;
   }[];
   /** snapshot rows (text values or null), for plain tables */
   readonly data?: readonly (readonly (string | null)[])[];
@@ -49,7 +50,13 @@ export interface WrittenSnapshot {
 
 export async function writeSnapshot(
   store: ObjectStore,
-  opts: { source: string; lsn: Lsn; snapshotTime: bigint; tables: readonly FixtureTable[] },
+  opts: {
+    source: string;
+    lsn: Lsn;
+    snapshotTime: bigint;
+    tables: readonly FixtureTable[];
+    sequences?: SnapshotManifest['sequences'];
+  },
 ): Promise<WrittenSnapshot> {
   await store.put(
     sourceRegistryKey(opts.source),
@@ -84,6 +91,7 @@ export async function writeSnapshot(
         typeOid: c.typeOid ?? 25,
         notNull: c.notNull ?? false,
         default: c.default ?? null,
+        ...(c.attnum === undefined ? {} : { attnum: c.attnum }),
       })),
       dataKey,
       rows: t.data?.length ?? 0,
@@ -99,6 +107,7 @@ export async function writeSnapshot(
     createdAt: new Date(Number(opts.snapshotTime / 1000n)).toISOString(),
     serverVersion: 150000,
     tables,
+    ...(opts.sequences ? { sequences: opts.sequences } : {}),
   };
   const manifestKey = snapshotManifestKey(opts.source, opts.lsn);
   const body = json(manifest);
