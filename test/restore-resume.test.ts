@@ -40,12 +40,16 @@ END $$;`;
 
 const TABLES = ['items', 'tickets', 'bulk'] as const;
 
-async function fingerprint(client: pg.Client): Promise<Record<string, string>> {
+async function fingerprint(
+  client: pg.Client,
+  tables: readonly string[] = TABLES,
+  schema = 'public',
+): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const table of TABLES) {
+  for (const table of tables) {
     const { rows } = await client.query<{ n: string; d: string; h: string }>(
       `SELECT count(*)::text AS n, count(DISTINCT id)::text AS d,
-              md5(string_agg(t::text, E'\\n' ORDER BY t.id)) AS h FROM ${table} t`,
+              md5(string_agg(t::text, E'\\n' ORDER BY t.id)) AS h FROM ${schema}.${table} t`,
     );
     out[table] = `${rows[0]!.n}/${rows[0]!.d}:${rows[0]!.h}`;
   }
@@ -171,6 +175,62 @@ describe('a restore resumes after kill -9 of the restore service', () => {
     expect(setup.tm.log).toMatch(
       /interrupted during the snapshot load: database resumed_snapshot, which the restore had created, was dropped; starting over/,
     );
+  }, 200_000);
+
+  it('resumes a table restore into a schema of an existing database, touching nothing else', async () => {
+    const database = 'resumed_tables';
+    const admin = await connect(cluster.url('postgres'));
+    await admin.query(`CREATE DATABASE ${database}`);
+    await admin.end();
+    const existing = await connect(cluster.url(database));
+    // a table named like a source table: the restore must not mistake it for its own
+    await existing.query(`CREATE TABLE items (id int PRIMARY KEY, note text);
+      INSERT INTO items VALUES (1, 'mine'); CREATE TABLE other (x int); INSERT INTO other VALUES (7)`);
+    const outside = async (c: pg.Client) =>
+      (
+        await c.query<{ r: string }>(
+          `SELECT format('%s %s', (SELECT string_agg(t::text, ',' ORDER BY t.id) FROM public.items t),
+                  (SELECT string_agg(o::text, ',') FROM public.other o)) AS r
+            UNION ALL SELECT string_agg(nspname, ',' ORDER BY nspname) FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'`,
+        )
+      ).rows.map((r) => r.r);
+    const before = await outside(existing);
+    await existing.end();
+    const tm = setup.tm;
+    const created = await tm.api<JobView>('POST', '/v1/restores', {
+      source: 'main',
+      target: { time: target },
+      tables: ['public.items', 'public.tickets'],
+      into: { url: cluster.url(database), schema: 'restored' },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    await waitFor(
+      tm,
+      created.body.id,
+      (j) => j.progress.phase === 'replaying' && j.progress.transactionsApplied > 0,
+      60_000,
+    );
+    await tm.kill9();
+    await tm.start();
+    const done = await waitFor(tm, created.body.id, (j) => j.state === 'succeeded', 120_000);
+    expect(done.attempts).toBe(2);
+    expect(done.resumedFrom).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    const client = await connect(cluster.url(database));
+    try {
+      expect(await fingerprint(client, ['items', 'tickets'], 'restored')).toEqual({
+        items: expected.items,
+        tickets: expected.tickets,
+      });
+      const after = await outside(client);
+      expect(after[0]).toBe(before[0]);
+      expect(after[1]).toBe(`${before[1]},restored`.split(',').sort().join(','));
+      const { rows } = await client.query(
+        "SELECT to_regclass('restored._tidemark_restore_progress') AS progress, to_regnamespace('_tidemark') AS t",
+      );
+      expect(rows[0]).toEqual({ progress: null, t: null });
+    } finally {
+      await client.end();
+    }
   }, 200_000);
 
   it('restores sequences: nextval() on serial and identity columns is above every value', async () => {

@@ -2,7 +2,10 @@ import {
   formatLsn,
   formatTimestampMicros,
   isTidemarkError,
+  type Lsn,
   type ObjectStore,
+  parseLsn,
+  type SnapshotManifest,
   type SnapshotTable,
   TidemarkError,
   toTidemarkError,
@@ -12,6 +15,7 @@ import type { EngineLogger } from './engine-logger.js';
 import { isIntegrityFailure, withDamagedSnapshotKey } from './integrity-failure.js';
 import type { JournalCatalog } from './journal-catalog.js';
 import { type JournalEntry, readJournal } from './journal-reader.js';
+import { restoredTables, scopeRestorePlan } from './late-tables.js';
 import { selectEntries } from './record-selection.js';
 import { abortable, observeEntries, ReplayProgress, stopAtTransaction } from './replay-progress.js';
 import type { RestoreProgress } from './restore-job.js';
@@ -20,7 +24,7 @@ import { entriesAfter, markSnapshotLoaded, type ResumeFrom, snapshotLoadedBefore
 import type { RestoreScope } from './restore-scope.js';
 import type { RestoreTarget } from './restore-target.js';
 import type { SchemaDdl } from './schema-builder.js';
-import { absorbSchemaChanges, schemaChangesFor } from './schema-changes.js';
+import { absorbSchemaChanges, type ReplayedTable, schemaChangesFor } from './schema-changes.js';
 import { cleanRestoreTarget, finishStatements, prepareSchemaTarget } from './schema-target.js';
 import { createSecondaryIndexes } from './secondary-indexes.js';
 import { createSequences, settleSequences } from './sequence-restore.js';
@@ -28,8 +32,8 @@ import { planWithVerifiedSnapshot, type SnapshotCheckOptions } from './snapshot-
 import { addPrimaryKeys, loadSnapshot, withClient } from './snapshot-loader.js';
 import type { TargetTableInfo } from './sql-for-change.js';
 import { tableKey } from './sql-ident.js';
-import { scopePlan, selectedManifest, type TableSelection } from './table-selection.js';
-import { TableSnapshotReplay } from './table-snapshot-replay.js';
+import { selectedManifest, type TableSelection } from './table-selection.js';
+import { absorbTableSnapshots, TableSnapshotReplay } from './table-snapshot-replay.js';
 import { type PreparedTarget, prepareTargetDatabase, type TargetLocation } from './target-database.js';
 
 /**
@@ -42,7 +46,8 @@ import { type PreparedTarget, prepareTargetDatabase, type TargetLocation } from 
  * it found it (`cleanTarget`): when it is cancelled (the abort reason is CANCELLED), and
  * when an xid target never showed up in the journal, and when journal data failed
  * verification (SEGMENT_CORRUPT, CHAIN_BROKEN, SNAPSHOT_CORRUPT, RECORD_CORRUPT,
- * DECRYPT_FAILED: the error names the object). Other failures (a row the journal does not
+ * DECRYPT_FAILED: the error names the object), and when a listed table that only a
+ * per-table snapshot creates did not get it before the target (UNKNOWN_TABLE). Other failures (a row the journal does not
  * match, a shutdown) keep what was restored, a real earlier state of the source, for diagnosis.
  */
 export interface RestoreTuning {
@@ -73,6 +78,8 @@ export interface ExecuteRestoreInput {
   readonly onPlanned?: (plan: RestorePlan) => Promise<void>;
   /** restore only these tables, into their schemas or one schema of an existing database (table-selection.ts) */
   readonly scope?: RestoreScope | null;
+  /** told the tables as the replay left them at the target (compaction describes its snapshot with them) */
+  readonly onReplayed?: (tables: readonly ReplayedTable[]) => void;
 }
 
 export interface RestoreOutcome {
@@ -92,8 +99,14 @@ export async function planFromCatalog(
   source: string,
   target: RestoreTarget,
   check: SnapshotCheckOptions = {},
+  /** a resumed restore: only snapshots the target's state is after (a newer one would skip journal it lacks) */
+  snapshotsUpTo?: Lsn,
 ): Promise<RestorePlan> {
   const state = await catalog.getSourceState(source);
+  const snapshots =
+    snapshotsUpTo === undefined
+      ? state.snapshots
+      : state.snapshots.filter((s) => parseLsn(s.lsn) <= snapshotsUpTo);
   const segments = await catalog.listSegments(source, { tip: state.tip });
   const restorePoint =
     target.kind === 'restorePoint' ? await catalog.findRestorePoint(source, target.name) : undefined;
@@ -102,7 +115,7 @@ export async function planFromCatalog(
     (excludeSnapshots) =>
       planRestore({
         source,
-        snapshots: state.snapshots,
+        snapshots,
         tip: state.tip,
         segmentKeys: segments.map((s) => s.key),
         segmentSizes: new Map(segments.map((s) => [s.key, s.size])),
@@ -119,8 +132,7 @@ export const executeRestore: RestoreExecutor = async (input) => {
   const log = { restore: input.id, source: input.source };
   input.onProgress({ phase: 'planning' });
   const skippedSnapshots: string[] = [];
-  // before table selection: schema changes name tables as the source does
-  const unscoped = await planFromCatalog(input.catalog, input.source, input.target, {
+  const check: SnapshotCheckOptions = {
     deep: !input.resume,
     onSkipped: (snapshot, problems) => {
       const message = `snapshot ${snapshot.lsn} (${snapshot.kind ?? 'base'}) failed verification and was not used: ${problems.join('; ')}`;
@@ -128,10 +140,16 @@ export const executeRestore: RestoreExecutor = async (input) => {
       input.onProgress({ snapshotsSkipped: [...skippedSnapshots] });
       logger.warn({ ...log, snapshot: snapshot.manifestKey, problems }, message);
     },
-  }).catch((err: unknown) => {
-    throw withDamagedSnapshotKey(err, skippedSnapshots);
-  });
-  const { plan, selection } = scopePlan(unscoped, input.scope);
+  };
+  // before table selection: schema changes name tables as the source does
+  const { catalog, source, target } = input;
+  // resumed: a snapshot newer than what the target holds would skip journal it lacks
+  const unscoped = await planFromCatalog(catalog, source, target, check, input.resume?.afterLsn).catch(
+    (err: unknown) => {
+      throw withDamagedSnapshotKey(err, skippedSnapshots);
+    },
+  );
+  const { plan, selection } = await scopeRestorePlan(input.store, unscoped, input.scope);
   await input.onPlanned?.(plan);
   if (signal.aborted) throw abortedBeforeWriting(signal.reason);
   const snapshotBytes = snapshotDataBytes(plan);
@@ -173,8 +191,9 @@ export const executeRestore: RestoreExecutor = async (input) => {
     const tableBytes = new Map(plan.snapshot.tables.map((t) => [tableKey(t.schema, t.table), t.bytes]));
     let tablesLoaded = 0;
     let bytesLoaded = 0;
+    const select = selection ? (m: SnapshotManifest) => selectedManifest(m, selection) : undefined;
     const loaded = input.resume
-      ? await snapshotLoadedBefore(input.store, plan.snapshot)
+      ? await snapshotLoadedBefore(input.store, plan.snapshot, select)
       : await loadSnapshot({
           store: input.store,
           target: input.into,
@@ -183,7 +202,7 @@ export const executeRestore: RestoreExecutor = async (input) => {
           parallelism: tuning.parallelism ?? 4,
           signal,
           logger,
-          ...(selection ? { select: (m) => selectedManifest(m, selection) } : {}),
+          ...(select ? { select } : {}),
           onTableLoaded: (t) => {
             bytesLoaded += tableBytes.get(tableKey(t.schema, t.table)) ?? 0;
             input.onProgress({ tablesLoaded: ++tablesLoaded, bytesDone: bytesLoaded });
@@ -191,8 +210,8 @@ export const executeRestore: RestoreExecutor = async (input) => {
         });
     if (!input.resume) {
       await addPrimaryKeys(input.into, loaded.ddl, tuning.parallelism ?? 4);
-      // its progress row lives in _tidemark, which a schema restore must not create
-      if (!intoSchema) await markSnapshotLoaded(input.into, input.id, plan.snapshot);
+      // a schema restore keeps it in its own schema, never in _tidemark
+      await markSnapshotLoaded(input.into, input.id, plan.snapshot, selection?.progressTable);
     }
     signal.throwIfAborted();
     logger.info({ ...log, tables: loaded.tables, rows: loaded.rows }, 'snapshot loaded');
@@ -237,22 +256,25 @@ export const executeRestore: RestoreExecutor = async (input) => {
       tables,
       selection?.targetOf,
     );
+    // a restore of selected tables applies the markers of its tables, renamed (table-snapshot-replay.ts)
+    const tableSnapshots = new TableSnapshotReplay({
+      store: input.store,
+      source: input.source,
+      keys: input.catalog.keys,
+      tableInfo: tables,
+      logger,
+      ...(selection ? { targetOf: selection.targetOf, required: selection.fromTableSnapshots } : {}),
+    });
     // after the xid search, which must see the records the target already holds too
     if (input.resume)
       entries = entriesAfter(
-        absorbSchemaChanges(entries, schemaChanges, input.resume.afterLsn),
+        absorbTableSnapshots(
+          absorbSchemaChanges(entries, schemaChanges, input.resume.afterLsn),
+          tableSnapshots,
+          input.resume.afterLsn,
+        ),
         input.resume.afterLsn,
       );
-    // a restore of selected tables leaves per-table snapshots alone (table-snapshot-replay.ts)
-    const tableSnapshots = selection
-      ? undefined
-      : new TableSnapshotReplay({
-          store: input.store,
-          source: input.source,
-          keys: input.catalog.keys,
-          tableInfo: tables,
-          logger,
-        });
     const result = await withClient(input.into, (client) =>
       applyJournal({
         client,
@@ -262,7 +284,7 @@ export const executeRestore: RestoreExecutor = async (input) => {
         stopRule: plan.stopRule,
         tables,
         schemaChanges,
-        ...(tableSnapshots ? { tableSnapshots } : {}),
+        tableSnapshots,
         ...(tuning.maxChangesPerBatch === undefined ? {} : { maxChangesPerBatch: tuning.maxChangesPerBatch }),
         ...(tuning.maxTransactionsPerBatch === undefined
           ? {}
@@ -282,7 +304,8 @@ export const executeRestore: RestoreExecutor = async (input) => {
       }),
     );
     signal.throwIfAborted();
-    tableSnapshots?.assertComplete();
+    tableSnapshots.assertComplete();
+    input.onReplayed?.(schemaChanges.replayedTables());
     const done = totals();
     input.onProgress({ phase: 'creating-indexes', ...done, bytesDone: done.bytesTotal ?? plan.totalBytes });
     const indexWarnings = await createSecondaryIndexes(
@@ -339,11 +362,13 @@ async function abandon(
     !input.signal.aborted && plan.transactionStop !== null && isTidemarkError(err, 'TARGET_AFTER_WINDOW');
   // journal data that failed verification: nothing built from it may stay behind (integrity-failure.ts)
   const integrity = !input.signal.aborted && isIntegrityFailure(err);
-  if (!cancelled && !targetNotFound && !integrity) return err;
+  // a listed table whose table snapshot came after the target (late-tables.ts): a request error
+  const tableMissing = !input.signal.aborted && isTidemarkError(err, 'UNKNOWN_TABLE');
+  if (!cancelled && !targetNotFound && !integrity && !tableMissing) return err;
   let note: string;
   let cleaned = true;
   try {
-    note = await cleanRestoreTarget(input.into, prepared, plan.snapshot.tables, selection);
+    note = await cleanRestoreTarget(input.into, prepared, restoredTables(plan, selection), selection);
   } catch (cleanupError) {
     cleaned = false;
     const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);

@@ -4,17 +4,24 @@ import {
   type Lsn,
   type ObjectStore,
   parseLsn,
+  type SnapshotManifest,
   TidemarkError,
 } from '@tidemark/shared';
-import { PROGRESS_DDL } from './change-applier.js';
+import { progressSql } from './change-applier.js';
 import type { EngineLogger } from './engine-logger.js';
 import type { JournalCatalog } from './journal-catalog.js';
 import type { JournalEntry } from './journal-reader.js';
+import { restoredTables } from './late-tables.js';
+import type { RestorePlan } from './restore-planner.js';
+import type { QualifiedName, RestoreScope } from './restore-scope.js';
 import type { RestoreTarget } from './restore-target.js';
 import type { SnapshotInfo } from './restore-window.js';
 import { buildSchemaDdl } from './schema-builder.js';
+import { cleanRestoreTarget } from './schema-target.js';
 import { fetchVerifiedManifest, type LoadedSnapshot, withClient } from './snapshot-loader.js';
-import { cleanTarget, connectTarget, type PreparedTarget, type TargetLocation } from './target-database.js';
+import { qualifiedName, quoteIdent } from './sql-ident.js';
+import { progressTableOf, type TableSelection } from './table-selection.js';
+import { connectTarget, type PreparedTarget, type TargetLocation } from './target-database.js';
 
 /**
  * Resuming a restore after the restore service died (kill -9, OOM, host restart) or was
@@ -25,8 +32,11 @@ import { cleanTarget, connectTarget, type PreparedTarget, type TargetLocation } 
  *   was prepared, a `RestoreCheckpoint`: whether the restore created the database or which
  *   schemas were there before (what a clean-up must leave alone), and for a `latest`
  *   target the LSN it was resolved to (a resumed restore must stop where the first attempt
- *   would have, not at a newer tip);
- * - the target database holds `_tidemark.restore_progress`: its row for the restore is
+ *   would have, not at a newer tip); for a restore into a schema, that schema and whether
+ *   the restore created it (a clean-up drops only what the restore made there);
+ * - the target database holds the progress table (`_tidemark.restore_progress`, or
+ *   `<schema>._tidemark_restore_progress` for a table restore into a schema,
+ *   table-selection.ts `progressTableOf`): its row for the restore is
  *   written in the transaction that commits the last snapshot step (the "snapshot loaded"
  *   marker, at the snapshot's LSN) and then in the same transaction as every replay batch,
  *   so it names exactly the last commit the target holds.
@@ -37,13 +47,20 @@ import { cleanTarget, connectTarget, type PreparedTarget, type TargetLocation } 
  *   skipping every record at or below it (so nothing is applied twice);
  * - a checkpoint and no progress row (the crash came during the snapshot load, or after
  *   the final step dropped the progress schema): remove what the restore had built, as a
- *   cancel does, and run it from the beginning.
+ *   cancel does (scope-aware: cleanRestoreTarget with the tables the scope builds), and run
+ *   it from the beginning.
+ *
+ * A table restore resumes the same way: the job file keeps its `tables` and `into.schema`,
+ * so the resumed attempt plans the same selection; only a schema restore's checkpoint
+ * written before it named its schema cannot be cleaned safely (restore-runner.ts fails it).
  */
 export interface RestoreCheckpoint {
   readonly targetCreated: boolean;
   readonly existingSchemas: readonly string[];
   /** for a `latest` target: the LSN the first attempt resolved it to */
   readonly pinnedLsn?: string;
+  /** a table restore into a schema: that schema, and whether the restore created it */
+  readonly intoSchema?: { readonly name: string; readonly created: boolean };
 }
 
 /** What the executor needs to continue a restore whose snapshot is in the target. */
@@ -68,7 +85,11 @@ export function decideResume(
 }
 
 export function preparedOf(checkpoint: RestoreCheckpoint): PreparedTarget {
-  return { created: checkpoint.targetCreated, existingSchemas: [...checkpoint.existingSchemas] };
+  return {
+    created: checkpoint.targetCreated,
+    existingSchemas: [...checkpoint.existingSchemas],
+    ...(checkpoint.intoSchema ? { intoSchema: { ...checkpoint.intoSchema } } : {}),
+  };
 }
 
 export function checkpointOf(prepared: PreparedTarget, pinnedLsn?: Lsn): RestoreCheckpoint {
@@ -76,6 +97,7 @@ export function checkpointOf(prepared: PreparedTarget, pinnedLsn?: Lsn): Restore
     targetCreated: prepared.created,
     existingSchemas: [...prepared.existingSchemas],
     ...(pinnedLsn === undefined ? {} : { pinnedLsn: formatLsn(pinnedLsn) }),
+    ...(prepared.intoSchema ? { intoSchema: { ...prepared.intoSchema } } : {}),
   };
 }
 
@@ -92,7 +114,11 @@ export function resumedTarget(
  * The progress row's LSN for `restoreId`, or undefined when the database, the progress
  * table or the row does not exist.
  */
-export async function readProgressLsn(into: TargetLocation, restoreId: string): Promise<string | undefined> {
+export async function readProgressLsn(
+  into: TargetLocation,
+  restoreId: string,
+  table: QualifiedName = progressTableOf(null),
+): Promise<string | undefined> {
   let client: Awaited<ReturnType<typeof connectTarget>>;
   try {
     client = await connectTarget(into);
@@ -101,12 +127,11 @@ export async function readProgressLsn(into: TargetLocation, restoreId: string): 
     throw err;
   }
   try {
-    const exists = await client.query<{ t: string | null }>(
-      "SELECT to_regclass('_tidemark.restore_progress')::text AS t",
-    );
+    const name = qualifiedName(table.schema, table.table);
+    const exists = await client.query<{ t: string | null }>('SELECT to_regclass($1)::text AS t', [name]);
     if (exists.rows[0]?.t == null) return undefined;
     const { rows } = await client.query<{ lsn: string | null }>(
-      'SELECT last_commit_lsn AS lsn FROM _tidemark.restore_progress WHERE restore_id = $1',
+      `SELECT last_commit_lsn AS lsn FROM ${name} WHERE restore_id = $1`,
       [restoreId],
     );
     return rows[0]?.lsn ?? undefined;
@@ -123,11 +148,14 @@ export async function markSnapshotLoaded(
   into: TargetLocation,
   restoreId: string,
   snapshot: Pick<SnapshotInfo, 'lsn' | 'snapshotTime'>,
+  table: QualifiedName = progressTableOf(null),
 ): Promise<void> {
+  const name = qualifiedName(table.schema, table.table);
+  const progress = progressSql(name, quoteIdent(table.schema));
   await withClient(into, async (client) => {
-    for (const sql of PROGRESS_DDL) await client.query(sql);
+    for (const sql of progress.ddl) await client.query(sql);
     await client.query(
-      `INSERT INTO _tidemark.restore_progress
+      `INSERT INTO ${name}
          (restore_id, last_commit_lsn, last_commit_time, transactions, changes) VALUES ($1, $2, $3, 0, 0)
        ON CONFLICT (restore_id) DO NOTHING`,
       [restoreId, snapshot.lsn, formatTimestampMicros(BigInt(snapshot.snapshotTime))],
@@ -135,12 +163,14 @@ export async function markSnapshotLoaded(
   });
 }
 
-/** The snapshot as loadSnapshot would answer it, for a target that already holds it. */
+/** The snapshot as loadSnapshot would answer it (with the same `select`), for a target that already holds it. */
 export async function snapshotLoadedBefore(
   store: ObjectStore,
   snapshot: SnapshotInfo,
+  select?: (manifest: SnapshotManifest) => SnapshotManifest,
 ): Promise<LoadedSnapshot> {
-  const manifest = await fetchVerifiedManifest(store, snapshot);
+  const verified = await fetchVerifiedManifest(store, snapshot);
+  const manifest = select ? select(verified) : verified;
   const withData = manifest.tables.filter((t) => t.dataKey !== null);
   return {
     manifest,
@@ -177,10 +207,23 @@ export async function resolveResume(input: {
   readonly checkpoint: RestoreCheckpoint | undefined;
   readonly catalog: JournalCatalog;
   readonly logger: EngineLogger;
-  readonly planTables: (target: RestoreTarget) => Promise<readonly { schema: string; table: string }[]>;
+  /** a table restore (restore-scope.ts): where its progress row is, what a clean-up drops */
+  readonly scope?: RestoreScope | null;
+  /** the plan (scoped: late-tables.ts scopeRestorePlan) the restore would make for `target` */
+  readonly planScoped: (
+    target: RestoreTarget,
+  ) => Promise<{ readonly plan: RestorePlan; readonly selection: TableSelection | null }>;
 }): Promise<ResolvedResume> {
   const target = resumedTarget(input.target, input.checkpoint);
-  const progressLsn = input.checkpoint ? await readProgressLsn(input.into, input.id) : undefined;
+  if (input.scope?.schema && input.checkpoint && !input.checkpoint.intoSchema)
+    // without its schema a clean-up would take the database for the restore's own
+    throw new TidemarkError(
+      'RESTORE_FAILED',
+      `the checkpoint of this table restore does not name schema ${input.scope.schema}; drop what it restored there and submit it again`,
+    );
+  const progressLsn = input.checkpoint
+    ? await readProgressLsn(input.into, input.id, progressTableOf(input.scope))
+    : undefined;
   const decision = decideResume(input.checkpoint, progressLsn);
   const log = { restore: input.id, into: input.into.display };
   switch (decision.kind) {
@@ -197,7 +240,13 @@ export async function resolveResume(input: {
       };
     }
     case 'start-over': {
-      const note = await cleanTarget(input.into, decision.prepared, await input.planTables(target));
+      const { plan, selection } = await input.planScoped(target);
+      const note = await cleanRestoreTarget(
+        input.into,
+        decision.prepared,
+        restoredTables(plan, selection),
+        selection,
+      );
       input.logger.info(log, `interrupted during the snapshot load: ${note}; starting over`);
       return { target, resumedFrom: 'start' };
     }

@@ -7,6 +7,7 @@ import { silentLogger } from './engine-logger.js';
 import { JournalCatalog } from './journal-catalog.js';
 import type { ExecuteRestoreInput, RestoreExecutor, RestoreOutcome } from './restore-executor.js';
 import type { RestoreJobView, RestoreRequest } from './restore-job.js';
+import type { RestorePlan } from './restore-planner.js';
 import { RestoreRunner, type RestoreRunnerOptions } from './restore-runner.js';
 import { relationOf, TxBuilder, writeSegments, writeSnapshot } from './testing/journal-fixture.js';
 import { MemoryObjectStore } from './testing/memory-object-store.js';
@@ -248,6 +249,42 @@ describe('RestoreRunner lifecycle', () => {
     await r3.recovered;
     expect(r3.get(b.id).state).toBe('failed');
     expect(r3.get(b.id).error?.message).toMatch(/master key is no longer configured/);
+  });
+});
+
+describe('RestoreRunner restart of table restores', () => {
+  it('resumes a running table restore; one whose checkpoint does not name its schema fails, saying what to drop', async () => {
+    await writeSnapshot(store, {
+      source: 'app',
+      lsn: 0x1000n,
+      snapshotTime: T0,
+      tables: [{ schema: 'public', table: 't', columns: [{ name: 'id', type: 'integer' }] }],
+    });
+    const r1 = runner({ maxConcurrent: 2 });
+    const scoped = (url: string): RestoreRequest => ({
+      source: 'app',
+      target: { latest: true },
+      tables: ['public.t'],
+      into: { url, schema: 'copy' },
+    });
+    const a = await r1.submit(scoped(URL_A));
+    const b = await r1.submit(scoped(URL_B));
+    await until(() => r1.get(a.id).state === 'running' && r1.get(b.id).state === 'running');
+    // b's target was prepared by a version whose checkpoint did not keep the schema
+    const plan = { stopRule: { kind: 'time', micros: T0 } } as unknown as RestorePlan;
+    await fake.started.find((s) => s.id === b.id)!.onPrepared!({ created: false, existingSchemas: [] }, plan);
+    await new Promise((res) => setTimeout(res, 20));
+    const r2 = runner({ maxConcurrent: 2 });
+    await r2.recovered;
+    await until(() => fake.started.filter((s) => s.id === a.id).length === 2);
+    const resumed = fake.started.filter((s) => s.id === a.id)[1]!;
+    expect(resumed.scope).toEqual({ tables: [{ schema: 'public', table: 't' }], schema: 'copy' });
+    expect(resumed.resume).toBeUndefined();
+    expect(r2.get(a.id)).toMatchObject({ state: 'running', attempts: 2, resumedFrom: 'start' });
+    expect(r2.get(b.id).state).toBe('failed');
+    expect(r2.get(b.id).error?.message).toMatch(
+      /does not name its schema.*drop what it restored in schema copy/,
+    );
   });
 });
 

@@ -11,6 +11,7 @@ import type { EngineLogger } from './engine-logger.js';
 import { JobStore, type StoredRestoreJob } from './job-store.js';
 import type { JournalCatalog } from './journal-catalog.js';
 import { RestoreLeases, withLease } from './journal-leases.js';
+import { scopeRestorePlan } from './late-tables.js';
 import type { RegionCatalogs } from './region-catalogs.js';
 import {
   executeRestore,
@@ -36,7 +37,6 @@ import { formatQualifiedName, formatRestoreScope, type RestoreScope } from './re
 import { RestoreSecrets } from './restore-secrets.js';
 import { formatRestoreTarget, type RestoreTarget, type RestoreTargetInput } from './restore-target.js';
 import { checkTargetInWindow } from './restore-window.js';
-import { scopePlan } from './table-selection.js';
 import type { TargetLocation } from './target-database.js';
 
 /**
@@ -56,7 +56,8 @@ import type { TargetLocation } from './target-database.js';
  * - Watching: `watch` calls back with the job's view on every change.
  *
  * Restarts (restore-resume.ts): a job that was queued when the service stopped (or
- * died) is queued again at the next start; one that was running resumes — from the
+ * died) is queued again at the next start; one that was running (a table restore too)
+ * resumes — from the
  * progress row in the target when its snapshot was loaded, from the beginning (after
  * cleaning the target) when it was not. The target URL with its password is kept for that
  * in restore-secrets.ts (encrypted with the master key when one is configured), never in
@@ -214,12 +215,11 @@ export class RestoreRunner {
         this.set(transition(job, 'failed', new Date(), { code: 'RESTORE_FAILED', message, details: {} }));
         continue;
       }
-      if (job.state === 'running' && p.scope) {
-        // resuming needs the progress row and the checkpoint to know the scope: not yet
-        const where = p.scope.schema
-          ? `schema ${p.scope.schema} of database ${p.into.database}`
-          : `database ${p.into.database}`;
-        const message = `the restore service stopped while this table restore was running; table restores are not resumed yet: drop what it restored in ${where} and submit it again`;
+      const checkpoint = this.checkpoints.get(job.id);
+      if (job.state === 'running' && p.scope?.schema && checkpoint && !checkpoint.intoSchema) {
+        // written by a version that did not keep the schema: a clean-up could not tell what is the restore's
+        const where = `schema ${p.scope.schema} of database ${p.into.database}`;
+        const message = `the restore service stopped while this table restore was running, and its checkpoint does not name its schema (it was written by an older version): drop what it restored in ${where} and submit it again`;
         this.set(transition(job, 'failed', new Date(), { code: 'RESTORE_FAILED', message, details: {} }));
         continue;
       }
@@ -281,7 +281,8 @@ export class RestoreRunner {
   async plan(req: RestoreRequest): Promise<RestorePlanView> {
     const { source, target, into, scope } = validateRequest(req);
     const from = regionOf(req);
-    const { plan, selection } = scopePlan(
+    const { plan, selection } = await scopeRestorePlan(
+      this.region(from).store,
       await planFromCatalog(this.region(from).catalog, source, target),
       scope,
     );
@@ -298,6 +299,10 @@ export class RestoreRunner {
     if (selection && selection.scratchRoots.length > 0)
       notes.push(
         'a partition listed without its parent is restored with its whole partition tree, which is dropped at the end (the journal routes changes through the root): snapshotBytes counts the whole tree',
+      );
+    if (selection && selection.fromTableSnapshots.length > 0)
+      notes.push(
+        `${selection.fromTableSnapshots.map(formatQualifiedName).join(', ')}: not in the snapshot, built at the marker of a per-table snapshot in the journal; the restore fails (UNKNOWN_TABLE, leaving nothing behind) if that marker comes after the target`,
       );
     const rp = plan.restorePoint;
     return {
@@ -444,12 +449,12 @@ export class RestoreRunner {
   ): Promise<RestoreJobView> {
     if (this.closed) throw new TidemarkError('CONFLICT', 'the restore service is shutting down');
     const { source, target, into, scope } = valid;
-    const { catalog } = this.region(from);
+    const { catalog, store } = this.region(from);
     const state = await catalog.getSourceState(source);
     checkTargetInWindow(source, state.window, target);
     if (target.kind === 'restorePoint') await catalog.findRestorePoint(source, target.name);
     // UNKNOWN_TABLE (with near matches) and name clashes answer 400 before anything is queued
-    if (scope) scopePlan(await planFromCatalog(catalog, source, target), scope);
+    if (scope) await scopeRestorePlan(store, await planFromCatalog(catalog, source, target), scope);
     if (this.closed) throw new TidemarkError('CONFLICT', 'the restore service is shutting down');
     // two restores into one database would fail or, worse, mix
     for (const [id, p] of this.pending) {
@@ -570,8 +575,11 @@ export class RestoreRunner {
           checkpoint: this.checkpoints.get(id),
           catalog: this.region(p.from).catalog,
           logger,
-          planTables: async (t) =>
-            (await planFromCatalog(this.region(p.from).catalog, before.source, t)).snapshot.tables,
+          scope: p.scope ?? null,
+          planScoped: async (t) => {
+            const { store, catalog } = this.region(p.from);
+            return scopeRestorePlan(store, await planFromCatalog(catalog, before.source, t), p.scope);
+          },
         });
         target = resolved.target;
         resume = resolved.resume;

@@ -138,6 +138,18 @@ describe('selectTables', () => {
     });
   });
 
+  it('takes a listed table that only a table snapshot creates, under its target name', () => {
+    const s = selectTables(TABLES, scope(['public.orders', 'public.late'], 'restored_x'), [
+      { schema: 'public', table: 'late' },
+      { schema: 'public', table: 'orders' }, // in the snapshot: the snapshot's wins
+    ]);
+    expect(names(s.tables)).toEqual(['restored_x.orders']);
+    expect(names(s.kept)).toEqual(['restored_x.orders', 'restored_x.late']);
+    expect(names(s.fromTableSnapshots)).toEqual(['restored_x.late']);
+    expect(s.targetOf('public', 'late')).toEqual({ schema: 'restored_x', table: 'late' });
+    expect(thrown(() => selectTables(TABLES, scope(['public.late']))).code).toBe('UNKNOWN_TABLE');
+  });
+
   it('refuses two tables that would land on one name', () => {
     const err = thrown(() => selectTables(TABLES, scope(['public.orders', 'sales.orders'], 'restored_x')));
     expect(err.code).toBe('BAD_REQUEST');

@@ -30,14 +30,25 @@ export interface TableSelection {
   readonly scratchRoots: readonly QualifiedName[];
   /** where the replay keeps its progress row (inside the schema for a schema restore) */
   readonly progressTable: QualifiedName;
+  /**
+   * listed tables that are not in the snapshot but come from a per-table snapshot later in
+   * the journal (late-tables.ts): target names; their marker creates them during the replay
+   */
+  readonly fromTableSnapshots: readonly QualifiedName[];
   /** target name of a source table, undefined when the restore leaves it out */
   targetOf(schema: string, table: string): QualifiedName | undefined;
 }
 
 export const PROGRESS_TABLE: QualifiedName = { schema: '_tidemark', table: 'restore_progress' };
 
-export function selectTables(manifestTables: readonly SnapshotTable[], scope: RestoreScope): TableSelection {
+export function selectTables(
+  manifestTables: readonly SnapshotTable[],
+  scope: RestoreScope,
+  /** plain tables a per-table snapshot after the snapshot creates (late-tables.ts), by source name */
+  lateTables: readonly QualifiedName[] = [],
+): TableSelection {
   const byKey = new Map(manifestTables.map((t) => [keyOf(t), t]));
+  const late = new Map(lateTables.filter((n) => !byKey.has(keyOf(n))).map((n) => [keyOf(n), n]));
   const children = new Map<string, SnapshotTable[]>();
   for (const t of manifestTables) {
     if (!t.partitionOf) continue;
@@ -63,7 +74,10 @@ export function selectTables(manifestTables: readonly SnapshotTable[], scope: Re
     return out;
   };
 
-  const listed = scope.tables.map((n) => ({ name: n, table: byKey.get(keyOf(n)) }));
+  const lateListed = scope.tables.filter((n) => late.has(keyOf(n)));
+  const listed = scope.tables
+    .filter((n) => !late.has(keyOf(n)))
+    .map((n) => ({ name: n, table: byKey.get(keyOf(n)) }));
   const unknown = listed.filter((l) => l.table === undefined).map((l) => l.name);
   if (unknown.length > 0) throw unknownTables(unknown, manifestTables);
   const listedTables = listed.map((l) => l.table as SnapshotTable);
@@ -95,6 +109,13 @@ export function selectTables(manifestTables: readonly SnapshotTable[], scope: Re
     claimedBy.set(keyOf(target), t);
     targets.set(key, target);
   }
+  const fromTableSnapshots = lateListed.map((n) => {
+    const target = { schema: scope.schema ?? n.schema, table: n.table };
+    const other = claimedBy.get(keyOf(target));
+    if (other) throw nameClash(other, n, target);
+    targets.set(keyOf(n), target);
+    return target;
+  });
   const targetOf = (schema: string, table: string) => targets.get(tableKey(schema, table));
   const renamed = (name: QualifiedName) => targets.get(keyOf(name)) as QualifiedName;
 
@@ -111,13 +132,18 @@ export function selectTables(manifestTables: readonly SnapshotTable[], scope: Re
   return {
     scope,
     tables,
-    kept: manifestTables.filter((t) => kept.has(keyOf(t))).map(renamed),
+    kept: [...manifestTables.filter((t) => kept.has(keyOf(t))).map(renamed), ...fromTableSnapshots],
     detach: alone.map((t) => ({ parent: renamed(t.partitionOf as QualifiedName), partition: renamed(t) })),
     scratchRoots: [...roots.values()].map(renamed),
-    progressTable:
-      scope.schema === null ? PROGRESS_TABLE : { schema: scope.schema, table: '_tidemark_restore_progress' },
+    progressTable: progressTableOf(scope),
+    fromTableSnapshots,
     targetOf,
   };
+}
+
+/** Where a restore keeps its progress row: `_tidemark`, or its own schema for a schema restore. */
+export function progressTableOf(scope: RestoreScope | null | undefined): QualifiedName {
+  return scope?.schema ? { schema: scope.schema, table: '_tidemark_restore_progress' } : PROGRESS_TABLE;
 }
 
 /**
@@ -182,7 +208,7 @@ function unknownTables(unknown: readonly QualifiedName[], tables: readonly Snaps
   );
 }
 
-function nameClash(a: SnapshotTable, b: SnapshotTable, target: QualifiedName): TidemarkError {
+function nameClash(a: QualifiedName, b: QualifiedName, target: QualifiedName): TidemarkError {
   return new TidemarkError(
     'BAD_REQUEST',
     `tables ${formatQualifiedName(a)} and ${formatQualifiedName(b)} would both be restored as ${formatQualifiedName(target)}; ` +
@@ -198,9 +224,10 @@ function nameClash(a: SnapshotTable, b: SnapshotTable, target: QualifiedName): T
 export function scopePlan(
   plan: RestorePlan,
   scope: RestoreScope | null | undefined,
+  lateTables: readonly QualifiedName[] = [],
 ): { plan: RestorePlan; selection: TableSelection | null } {
   if (!scope) return { plan, selection: null };
-  const selection = selectTables(plan.snapshot.tables, scope);
+  const selection = selectTables(plan.snapshot.tables, scope, lateTables);
   const snapshot = { ...plan.snapshot, tables: selection.tables };
   const segmentBytes = plan.totalBytes - snapshotDataBytes(plan);
   return {
