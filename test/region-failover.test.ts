@@ -127,6 +127,24 @@ describe('restore from a replica region with the primary store down', () => {
       }
     }
 
+    // the region can be verified with the primary down: the report is kept in the region and
+    // listed, with the unreachable primary named
+    const verified = await topo.restore.api<{ ok: boolean; reportId: string }>(
+      'POST',
+      '/v1/sources/main/verify',
+      { region: 'eu-west' },
+    );
+    expect(verified.status, JSON.stringify(verified.body)).toBe(200);
+    expect(verified.body.ok, JSON.stringify(verified.body)).toBe(true);
+    const reports = await fetch(`${topo.restore.baseUrl}/v1/reports?source=main`, {
+      headers: { authorization: `Bearer ${topo.restore.token}` },
+    });
+    expect(reports.status).toBe(200);
+    expect(await reports.json()).toContainEqual(
+      expect.objectContaining({ id: verified.body.reportId, location: 'eu-west' }),
+    );
+    expect(reports.headers.get('tidemark-unreachable-locations')).toContain('primary');
+
     // the restore service stays ready, reporting the primary as degraded
     type Readiness = { checks: Record<string, { ok: boolean; detail?: string }> };
     let ready: { status: number; body: Readiness } | undefined;

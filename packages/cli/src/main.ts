@@ -29,7 +29,8 @@ client commands (talk to the API: --api URL or TIDEMARK_API_URL, default http://
   snapshot --source NAME [--detach]     build a compaction snapshot now (admin role) and wait for it
   snapshots --source NAME [--json]      the snapshots of a source (base and compacted)
   gc --source NAME [--dry-run] [--json] garbage-collect what the retention window no longer needs
-                                        (admin role); --dry-run lists it, deleting nothing
+                                        (admin role); --dry-run lists it, deleting nothing;
+                                        --region NAME: in that replica region's store
   verify --source NAME [--from X] [--to Y] [--region NAME] [--json]
                                         verify the journal (checksums, hash chain, snapshots, tip,
                                         window) with a progress line; prints the signed report's

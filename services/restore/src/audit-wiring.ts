@@ -1,10 +1,11 @@
 import path from 'node:path';
-import type { KeyProvider, ObjectStore } from '@tidemark/shared';
+import { type KeyProvider, LocalObjectStore, type ObjectStore } from '@tidemark/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { AuditLog } from './api/audit-log.js';
 import type { AuditPorts, SignedReportEnvelope } from './api/audit-ports.js';
 import type { JournalCatalog } from './engine/journal-catalog.js';
 import type { RegionCatalogs } from './engine/region-catalogs.js';
+import { FALLBACK_LOCATION, PRIMARY_LOCATION, ReportLocations } from './engine/report-locations.js';
 import { ReportSigner } from './engine/report-signer.js';
 import { SegmentListing } from './engine/segment-listing.js';
 import { VerificationService } from './engine/verification-service.js';
@@ -43,12 +44,26 @@ export async function buildAuditWiring(opts: AuditWiringOptions): Promise<AuditW
       ? `generated a report signing key in ${signer.origin.file}; reports verify with public key ${raw}`
       : 'report signing key loaded',
   );
+  // reports live next to the journal they describe; `local-reports/` in the data directory
+  // takes those whose store refuses them (docs/architecture.md, "Verification, signed reports")
+  const reports = new ReportLocations(
+    [
+      { name: PRIMARY_LOCATION, store: opts.store, sources: () => opts.catalog.listSourceNames() },
+      ...opts.regions.views().map((v) => ({
+        name: v.region ?? '',
+        store: v.store,
+        sources: () => v.catalog.listSourceNames(),
+      })),
+    ],
+    { name: FALLBACK_LOCATION, store: new LocalObjectStore(path.join(opts.dataDir, 'local-reports')) },
+    opts.logger.child({ component: 'reports' }),
+  );
   const verifications = new VerificationService({
     resolve: (region) => {
       const v = opts.regions.resolve(region, 'region');
       return { store: v.store, catalog: v.catalog };
     },
-    reportStore: opts.store,
+    reports,
     signer,
     ...(opts.keys ? { keys: opts.keys } : {}),
     logger: opts.logger.child({ component: 'verification' }),
@@ -62,10 +77,8 @@ export async function buildAuditWiring(opts: AuditWiringOptions): Promise<AuditW
     segments,
     auditLog: log,
     reports: {
-      list: async (source, page) =>
-        verifications.reports.list(source ? [source] : await opts.catalog.listSourceNames(), page),
-      get: async (id) =>
-        (await verifications.reports.get(id, await opts.catalog.listSourceNames())) as SignedReportEnvelope,
+      list: (source, page) => reports.list(source, page),
+      get: async (id) => (await reports.get(id)) as SignedReportEnvelope,
       publicKey: () => ({
         algorithm: 'Ed25519',
         fingerprint: signer.fingerprint,

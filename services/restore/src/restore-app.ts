@@ -71,10 +71,22 @@ export async function buildRestoreApp(opts: RestoreAppOptions): Promise<RestoreA
     ...(opts.keys ? { keys: opts.keys } : {}),
     ...(opts.retention ? { retention: opts.retention.forSource } : {}),
   });
+  const regions = new RegionCatalogs(
+    { store: opts.store, catalog },
+    opts.replicas ?? new Map(),
+    opts.keys,
+    opts.retention?.forSource,
+  );
   const retention = opts.retention
-    ? buildRetention({ store: opts.store, catalog, settings: opts.retention, logger: opts.logger, registry })
+    ? buildRetention({
+        store: opts.store,
+        catalog,
+        settings: opts.retention,
+        logger: opts.logger,
+        registry,
+        regions,
+      })
     : undefined;
-  const regions = new RegionCatalogs({ store: opts.store, catalog }, opts.replicas ?? new Map(), opts.keys);
   const runner = new RestoreRunner({
     store: opts.store,
     catalog,

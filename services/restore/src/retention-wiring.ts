@@ -1,12 +1,17 @@
-import type { ObjectStore, RetentionDuration } from '@tidemark/shared';
+import { type ObjectStore, type RetentionDuration, TidemarkError } from '@tidemark/shared';
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { JournalCatalog } from './engine/journal-catalog.js';
+import type { RegionCatalogs } from './engine/region-catalogs.js';
 import { type GcReport, RetentionCollector } from './engine/retention-collector.js';
 
 /**
  * The garbage collector in the restore service: the collector, its metrics, and the
  * schedule (every `gcIntervalMs`, each source that has a retention, one source at a time).
+ * Every replica region gets its own collector over the region's own store and catalog:
+ * the same window, but the kept snapshot chosen from what the region holds and the leases
+ * of restores reading the region, so a lagging region never loses what a restore from it
+ * needs (docs/architecture.md, "Replica regions"). Deletions are never copied between stores.
  */
 export interface RetentionSettings {
   /** each source's retention; null: keep everything */
@@ -17,8 +22,8 @@ export interface RetentionSettings {
 
 export interface RetentionWiring {
   readonly collector: RetentionCollector;
-  /** runs one collection and records it in the metrics */
-  collect(source: string, options: { dryRun?: boolean }): Promise<GcReport>;
+  /** runs one collection (of the primary, or of `region`'s store) and records it in the metrics */
+  collect(source: string, options: { dryRun?: boolean; region?: string }): Promise<GcReport>;
   startSchedule(): void;
   close(): Promise<void>;
 }
@@ -29,6 +34,8 @@ export function buildRetention(opts: {
   readonly settings: RetentionSettings;
   readonly logger: FastifyBaseLogger;
   readonly registry: Registry;
+  /** replica regions: each is collected in its own store */
+  readonly regions?: RegionCatalogs;
 }): RetentionWiring {
   const logger = opts.logger.child({ component: 'gc' });
   const collector = new RetentionCollector({
@@ -37,7 +44,20 @@ export function buildRetention(opts: {
     retention: opts.settings.forSource,
     logger,
   });
-  const labelNames = ['source'] as const;
+  const regionCollectors = new Map<string, { collector: RetentionCollector; catalog: JournalCatalog }>();
+  for (const view of opts.regions?.views() ?? []) {
+    regionCollectors.set(view.region ?? '', {
+      catalog: view.catalog,
+      collector: new RetentionCollector({
+        store: view.store,
+        catalog: view.catalog,
+        retention: opts.settings.forSource,
+        logger: logger.child({ region: view.region }),
+      }),
+    });
+  }
+  // the primary's series keep only `source`; a region's add `region`
+  const labelNames = ['source', 'region'] as const;
   const objects = new Counter({
     name: 'tidemark_gc_deleted_objects_total',
     help: 'objects (snapshot files and segments) deleted by the garbage collector',
@@ -69,18 +89,30 @@ export function buildRetention(opts: {
     registers: [opts.registry],
   });
 
-  const collect = async (source: string, options: { dryRun?: boolean }): Promise<GcReport> => {
+  const collect = async (
+    source: string,
+    options: { dryRun?: boolean; region?: string },
+  ): Promise<GcReport> => {
+    const region = options.region;
+    // an unknown region is a BAD_REQUEST naming the known ones
+    if (region !== undefined) opts.regions?.resolve(region, 'region');
+    const chosen = region === undefined ? collector : regionCollectors.get(region)?.collector;
+    if (!chosen)
+      throw new TidemarkError('BAD_REQUEST', `region: unknown region ${JSON.stringify(region)}`, {
+        details: { field: 'region', region },
+      });
+    const labels = region === undefined ? { source } : { source, region };
     try {
-      const report = await collector.collect(source, options);
+      const report = await chosen.collect(source, options.dryRun ? { dryRun: true } : {});
       if (!report.dryRun && report.retention !== null) {
-        objects.inc({ source }, report.objects);
-        bytes.inc({ source }, report.bytes);
-        locked.set({ source }, report.locked.length);
-        lastRun.set({ source }, Date.now() / 1000);
+        objects.inc(labels, report.objects);
+        bytes.inc(labels, report.bytes);
+        locked.set(labels, report.locked.length);
+        lastRun.set(labels, Date.now() / 1000);
       }
-      return report;
+      return region === undefined ? report : { ...report, region };
     } catch (err) {
-      failures.inc({ source });
+      failures.inc(labels);
       throw err;
     }
   };
@@ -88,14 +120,26 @@ export function buildRetention(opts: {
   let timer: NodeJS.Timeout | undefined;
   let pass: Promise<void> = Promise.resolve();
   let passRunning = false;
-  const runPass = async () => {
-    for (const source of await opts.catalog.listSourceNames()) {
+  const runStore = async (catalog: JournalCatalog, region: string | undefined) => {
+    for (const source of await catalog.listSourceNames()) {
       if (!opts.settings.forSource(source)) continue;
       try {
-        await collect(source, {});
+        await collect(source, region === undefined ? {} : { region });
       } catch (err) {
-        logger.error({ source, err }, 'garbage collection failed; retrying at the next interval');
+        logger.error({ source, region, err }, 'garbage collection failed; retrying at the next interval');
       }
+    }
+  };
+  // each store on its own: an unreachable primary must not keep the regions from being collected
+  const runPass = async () => {
+    const stores: [JournalCatalog, string | undefined][] = [
+      [opts.catalog, undefined],
+      ...[...regionCollectors].map(([name, r]): [JournalCatalog, string] => [r.catalog, name]),
+    ];
+    for (const [catalog, region] of stores) {
+      await runStore(catalog, region).catch((err: unknown) =>
+        logger.error({ region, err }, 'garbage collection pass of a store failed'),
+      );
     }
   };
   return {

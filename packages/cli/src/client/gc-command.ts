@@ -1,8 +1,9 @@
 import { apiRequest, ClientError, type ClientSettings } from './api-client.js';
 
 /**
- * `tidemark gc --source NAME [--dry-run] [--json]`: garbage-collects a source now (POST
- * /v1/sources/:source/gc, admin role) and prints what went (or, with --dry-run, what would).
+ * `tidemark gc --source NAME [--region NAME] [--dry-run] [--json]`: garbage-collects a source
+ * now (POST /v1/sources/:source/gc, admin role), in the primary store or a replica region's,
+ * and prints what went (or, with --dry-run, what would).
  */
 interface GcReport {
   retention: string | null;
@@ -18,14 +19,22 @@ interface GcReport {
 
 export async function runGcCommand(
   settings: ClientSettings,
-  values: { source?: string | undefined; 'dry-run'?: boolean | undefined; json?: boolean | undefined },
+  values: {
+    source?: string | undefined;
+    region?: string | undefined;
+    'dry-run'?: boolean | undefined;
+    json?: boolean | undefined;
+  },
 ): Promise<number> {
   if (!values.source) throw new ClientError('tidemark gc needs --source NAME');
   const dryRun = values['dry-run'] === true;
+  const query = new URLSearchParams();
+  if (dryRun) query.set('dryRun', 'true');
+  if (values.region) query.set('region', values.region);
   const report = await apiRequest<GcReport>(
     settings,
     'POST',
-    `/v1/sources/${encodeURIComponent(values.source)}/gc${dryRun ? '?dryRun=true' : ''}`,
+    `/v1/sources/${encodeURIComponent(values.source)}/gc${query.size > 0 ? `?${query}` : ''}`,
   );
   if (values.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -1,5 +1,6 @@
 import {
   type ObjectStore,
+  objectLockDays,
   resolveReplicaConfigs,
   type TidemarkConfig,
   TidemarkError,
@@ -9,12 +10,19 @@ import type { ReplicatorLogger } from './region-replicator.js';
 import { openReplicaStores } from './replica-stores.js';
 import { Replicator } from './replicator.js';
 
-/** The replica regions of the configuration (TIDEMARK_REPLICAS or _FILE, validated here at start), opened. */
+/**
+ * The replica regions of the configuration (TIDEMARK_REPLICAS or _FILE, validated here at
+ * start), opened; S3 regions under the primary's Object Lock when it has one.
+ */
 export function openConfiguredReplicas(
   config: TidemarkConfig,
   logger?: { warn(fields: Record<string, unknown>, message: string): void },
 ): Map<string, ObjectStore> {
-  return openReplicaStores(resolveReplicaConfigs(config), logger ? { logger } : {});
+  const days = config.s3Bucket && config.s3ObjectLock ? objectLockDays(config) : undefined;
+  return openReplicaStores(resolveReplicaConfigs(config), {
+    ...(logger ? { logger } : {}),
+    ...(config.s3ObjectLock && days !== undefined ? { objectLock: { mode: config.s3ObjectLock, days } } : {}),
+  });
 }
 
 /** Starts replication to every region when any is configured; undefined otherwise. */

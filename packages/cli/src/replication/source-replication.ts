@@ -1,11 +1,12 @@
 import { parseTipDocument } from '@tidemark/restore';
 import {
   isTidemarkError,
+  type Lsn,
   type ObjectInfo,
   type ObjectStore,
   parseLsn,
+  parseSegmentKey,
   segmentsPrefix,
-  snapshotManifestKey,
   snapshotsPrefix,
   sourceRegistryKey,
   TidemarkError,
@@ -49,8 +50,13 @@ export interface SourcePassOptions {
  *    files, then its manifest LAST, so the region never publishes a partial snapshot;
  * 3. every segment up to the primary's tip (read BEFORE listing, so all it covers is
  *    listed; orphans past it are not journal and are not copied);
- * 4. the tip LAST, byte for byte, and only when every segment up to it and the snapshot it
- *    starts from are present in the region, and never backwards.
+ * 4. the tip LAST, byte for byte, and only when the region holds a snapshot on the tip's
+ *    chain and every segment after it up to the tip, and never backwards.
+ *
+ * Deletions are never copied: each region is garbage-collected on its own (its own kept
+ * snapshot, its own leases). So that the collector and this pass do not undo each other,
+ * once the region has a tip nothing older than its oldest snapshot is copied again (older
+ * snapshots, segments ending at or before it): the region's collector let those go.
  *
  * A crash anywhere leaves the region with a consistent, older journal; the next pass
  * (after a restart too) copies the rest.
@@ -68,6 +74,8 @@ export async function replicateSource(opts: SourcePassOptions): Promise<SourcePa
   ]);
   const startTipBytes = await getOrNull(replica, tipKey(source));
   opts.onTips(primaryTip, startTipBytes ? parseTipDocument(startTipBytes, tipKey(source), source) : null);
+  // before the region's first tip it is still being seeded: everything is copied
+  const floor = startTipBytes ? oldestSnapshotLsn(replicaObjects, source) : undefined;
   const registry = sourceRegistryKey(source);
   const [primaryRegistry, replicaRegistry] = await Promise.all([
     primary.head(registry),
@@ -85,6 +93,7 @@ export async function replicateSource(opts: SourcePassOptions): Promise<SourcePa
   }
   for (const o of primaryObjects.values()) {
     if (replicaObjects.get(o.key)?.size === o.size) continue;
+    if (floor !== undefined && belowFloor(o.key, source, floor)) continue;
     if (o.key.startsWith(segmentsPrefix(source))) {
       if (primaryTip && o.key <= primaryTip.segmentKey) segments.push(o);
     } else {
@@ -132,8 +141,10 @@ export async function replicateSource(opts: SourcePassOptions): Promise<SourcePa
 }
 
 /**
- * The region may publish this tip only when it holds every segment up to the tip's (all of
- * them, as the primary listed them after the tip was read) and the snapshot the chain starts at.
+ * The region may publish this tip only when it holds a snapshot on the tip's chain (the
+ * base the chain starts at, or a compacted snapshot on it: retention may have deleted the
+ * base, in the primary or in the region) and every segment after the oldest such snapshot
+ * up to the tip's (all of them, as the primary listed them after the tip was read).
  */
 async function checkTipCovered(
   tip: TipDocument,
@@ -148,9 +159,19 @@ async function checkTipCovered(
       { details: { source, key: tip.segmentKey } },
     );
   }
-  const present = await listSizes(replica, [segmentsPrefix(source)]);
+  const present = await listSizes(replica, [snapshotsPrefix(source), segmentsPrefix(source)]);
+  const start = oldestSnapshotLsn(present, source, parseLsn(tip.snapshotLsn), parseLsn(tip.lastLsn));
+  if (start === undefined) {
+    throw new TidemarkError(
+      'REPLICATION_FAILED',
+      `no snapshot of ${source} on the tip's chain (from ${tip.snapshotLsn} to ${tip.lastLsn}) is in the region yet; its tip is not published`,
+      { details: { source, snapshotLsn: tip.snapshotLsn } },
+    );
+  }
   for (const o of primaryObjects.values()) {
     if (!o.key.startsWith(segmentsPrefix(source)) || o.key > tip.segmentKey) continue;
+    const lastLsn = parseSegmentKey(o.key)?.lastLsn;
+    if (lastLsn !== undefined && lastLsn <= start) continue; // before the region's chain: not needed
     if (present.get(o.key)?.size !== o.size) {
       throw new TidemarkError(
         'REPLICATION_FAILED',
@@ -159,14 +180,40 @@ async function checkTipCovered(
       );
     }
   }
-  const manifest = snapshotManifestKey(source, parseLsn(tip.snapshotLsn));
-  if (!(await replica.head(manifest))) {
-    throw new TidemarkError(
-      'REPLICATION_FAILED',
-      `snapshot ${manifest} that the tip's chain starts at is not in the region yet; its tip is not published`,
-      { details: { source, key: manifest } },
-    );
+}
+
+const SNAPSHOT_MANIFEST = /^([0-9A-F]{16})\/manifest\.json$/;
+
+/** The LSN of the oldest published snapshot (`base/<lsn>/manifest.json`) listed, within [from, to] if given. */
+export function oldestSnapshotLsn(
+  listing: ReadonlyMap<string, ObjectInfo>,
+  source: string,
+  from?: Lsn,
+  to?: Lsn,
+): Lsn | undefined {
+  const prefix = snapshotsPrefix(source);
+  let oldest: Lsn | undefined;
+  for (const key of listing.keys()) {
+    if (!key.startsWith(prefix)) continue;
+    const m = SNAPSHOT_MANIFEST.exec(key.slice(prefix.length));
+    if (!m) continue;
+    const lsn = parseLsn(m[1]!);
+    if ((from !== undefined && lsn < from) || (to !== undefined && lsn > to)) continue;
+    if (oldest === undefined || lsn < oldest) oldest = lsn;
   }
+  return oldest;
+}
+
+/**
+ * Whether the region's collector already let `key` go: a snapshot older than the region's
+ * oldest one, or a segment ending at or before it. Table snapshots (`base/tables/...`) are
+ * never collected and always copied.
+ */
+function belowFloor(key: string, source: string, floor: Lsn): boolean {
+  const segment = parseSegmentKey(key);
+  if (segment) return segment.source === source && segment.lastLsn <= floor;
+  const m = /^([0-9A-F]{16})\//.exec(key.slice(snapshotsPrefix(source).length));
+  return key.startsWith(snapshotsPrefix(source)) && m !== null && parseLsn(m[1]!) < floor;
 }
 
 async function listSizes(store: ObjectStore, prefixes: readonly string[]): Promise<Map<string, ObjectInfo>> {

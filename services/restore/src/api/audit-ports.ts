@@ -27,8 +27,13 @@ export interface ReportsPort {
   list(
     source: string | undefined,
     page: { before?: string; limit: number },
-  ): Promise<{ items: readonly object[]; more: boolean }>;
-  /** throws NOT_FOUND */
+  ): Promise<{
+    items: readonly object[];
+    more: boolean;
+    /** report locations (primary, regions, data dir) that could not be read: listed without them */
+    unreachable?: readonly { location: string; message: string }[];
+  }>;
+  /** throws NOT_FOUND, or STORE_UNAVAILABLE when a location that may hold it could not be read */
   get(id: string): Promise<SignedReportEnvelope>;
   publicKey(): { algorithm: 'Ed25519'; fingerprint: string; pem: string; base64: string };
 }

@@ -3,6 +3,7 @@ import {
   type KeyProvider,
   type ObjectStore,
   REGION_NAME_PATTERN,
+  type RetentionDuration,
   TidemarkError,
 } from '@tidemark/shared';
 import { JournalCatalog } from './journal-catalog.js';
@@ -28,13 +29,21 @@ export class RegionCatalogs {
     primary: { readonly store: ObjectStore; readonly catalog: JournalCatalog },
     replicas: ReadonlyMap<string, ObjectStore>,
     keys?: KeyProvider,
+    /**
+     * each source's retention: a region offers the same window as the primary, its oldest
+     * snapshot chosen from what the region itself holds (docs/architecture.md, "Replica regions")
+     */
+    retention?: (source: string) => RetentionDuration | null,
   ) {
     this.primary = { region: undefined, ...primary };
     for (const [name, store] of replicas) {
       this.replicas.set(name, {
         region: name,
         store,
-        catalog: new JournalCatalog(store, keys ? { keys } : {}),
+        catalog: new JournalCatalog(store, {
+          ...(keys ? { keys } : {}),
+          ...(retention ? { retention } : {}),
+        }),
       });
     }
   }
@@ -60,6 +69,11 @@ export class RegionCatalogs {
       }`,
       { details: { field, region, known } },
     );
+  }
+
+  /** every replica region's view, by name order */
+  views(): RegionView[] {
+    return this.names().map((name) => this.replicas.get(name)!);
   }
 
   /** The store of a replica region, for callers that read it directly (verification). */

@@ -1,8 +1,11 @@
 import {
   compareKeys,
   createSha256,
+  type Lsn,
   type ObjectInfo,
   type ObjectStore,
+  parseLsn,
+  parseSegmentKey,
   segmentsPrefix,
   snapshotsPrefix,
   sourceRegistryKey,
@@ -29,7 +32,10 @@ export interface RegionComparison {
   readonly tips: {
     readonly [store: string]: { readonly lastLsn: string; readonly lastCommitTime: string } | null;
   };
-  /** no object differs; everything missing is just not copied yet (after the trailing tip) */
+  /**
+   * no object differs; everything missing is just not copied yet (after the trailing tip) or
+   * already collected by one side's retention (before the newer of the two oldest snapshots)
+   */
   readonly consistent: boolean;
 }
 
@@ -75,7 +81,14 @@ export async function compareRegions(
   // a segment past the trailing tip is only not copied yet; anything else absent on one side is a gap
   const lagging = (key: string) =>
     key.startsWith(segmentsPrefix(source)) && trailingTip !== undefined && key > trailingTip;
-  const consistent = different.length === 0 && [...missing, ...extra].every(lagging);
+  // each store is garbage-collected on its own: one may have let go of what the other still holds
+  const floors = [oldestSnapshot(listA, source), oldestSnapshot(listB, source)].filter(
+    (f): f is Lsn => f !== undefined,
+  );
+  const floor = floors.length === 2 ? newer(floors[0]!, floors[1]!) : undefined;
+  const collected = (key: string) => floor !== undefined && beforeFloor(key, source, floor);
+  const consistent =
+    different.length === 0 && [...missing, ...extra].every((k) => lagging(k) || collected(k));
   const cap = (keys: string[]) => ({ count: keys.length, keys: keys.slice(0, LIST_LIMIT) });
   const tipView = (t: typeof tipA) => (t ? { lastLsn: t.lastLsn, lastCommitTime: t.lastCommitTime } : null);
   return {
@@ -98,6 +111,34 @@ async function listJournal(store: ObjectStore, source: string): Promise<Map<stri
   for (const prefix of [snapshotsPrefix(source), segmentsPrefix(source)])
     for await (const o of store.list(prefix)) out.set(o.key, o);
   return out;
+}
+
+/** the larger of two LSNs (bigints: Math.max does not take them) */
+function newer(a: Lsn, b: Lsn): Lsn {
+  if (a < b) return b;
+  return a;
+}
+
+const MANIFEST = /^([0-9A-F]{16})\/manifest\.json$/;
+const SNAPSHOT_DIR = /^([0-9A-F]{16})\//;
+
+function oldestSnapshot(listing: ReadonlyMap<string, ObjectInfo>, source: string): Lsn | undefined {
+  let oldest: Lsn | undefined;
+  for (const key of listing.keys()) {
+    const m = MANIFEST.exec(key.slice(snapshotsPrefix(source).length));
+    if (!key.startsWith(snapshotsPrefix(source)) || !m) continue;
+    const lsn = parseLsn(m[1]!);
+    if (oldest === undefined || lsn < oldest) oldest = lsn;
+  }
+  return oldest;
+}
+
+/** a snapshot object older than `floor`, or a segment ending at or before it */
+function beforeFloor(key: string, source: string, floor: Lsn): boolean {
+  const segment = parseSegmentKey(key);
+  if (segment) return segment.lastLsn <= floor;
+  const m = SNAPSHOT_DIR.exec(key.slice(snapshotsPrefix(source).length));
+  return key.startsWith(snapshotsPrefix(source)) && m !== null && parseLsn(m[1]!) < floor;
 }
 
 async function sha256Of(store: ObjectStore, key: string): Promise<string> {

@@ -130,7 +130,7 @@ async function describeRegion(
   };
 }
 
-/** Segments past the region's tip up to the primary's, plus the chain's snapshot when the region lacks it. */
+/** Segments past the region's tip up to the primary's, plus the chain's snapshot when the region has no tip yet. */
 async function bytesBehind(
   primary: ObjectStore,
   replica: ObjectStore,
@@ -146,7 +146,8 @@ async function bytesBehind(
     bytes += o.size;
   }
   const snapshotLsn = parseLsn(primaryTip.snapshotLsn);
-  if (!(await replica.head(snapshotManifestKey(source, snapshotLsn)))) {
+  // a region with a tip holds a snapshot on its chain; its collector may have deleted the base
+  if (!replicaTip && !(await replica.head(snapshotManifestKey(source, snapshotLsn)))) {
     for await (const o of primary.list(snapshotPrefix(source, snapshotLsn))) bytes += o.size;
   }
   return bytes;

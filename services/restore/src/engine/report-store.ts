@@ -35,6 +35,11 @@ export class ReportStore {
     );
   }
 
+  /** the envelope stored under `key` */
+  async read(key: string): Promise<SignedReport<unknown>> {
+    return JSON.parse(new TextDecoder().decode(await this.store.get(key)));
+  }
+
   /** UNKNOWN_REPORT-like NOT_FOUND naming the id when no source holds it. */
   async get(id: string, sources: readonly string[]): Promise<SignedReport<unknown>> {
     if (isReportId(id)) {

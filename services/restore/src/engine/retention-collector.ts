@@ -59,6 +59,8 @@ export interface GcObject {
 
 export interface GcReport {
   readonly source: string;
+  /** the replica region collected; absent: the primary store */
+  readonly region?: string;
   readonly dryRun: boolean;
   /** `7d`; null: the source keeps everything and nothing was considered */
   readonly retention: string | null;

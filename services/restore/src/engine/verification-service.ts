@@ -10,8 +10,9 @@ import {
 import type { EngineLogger } from './engine-logger.js';
 import type { JournalCatalog } from './journal-catalog.js';
 import { type VerifyProgress, type VerifyReport, verifyJournal } from './journal-verifier.js';
+import { PRIMARY_LOCATION, type ReportLocations } from './report-locations.js';
 import type { ReportSigner } from './report-signer.js';
-import { newReportId, ReportStore } from './report-store.js';
+import { newReportId } from './report-store.js';
 import { parseRange } from './verification-range.js';
 
 /**
@@ -61,8 +62,11 @@ export interface VerificationJobView {
 export interface VerificationServiceOptions {
   /** the store and catalog of the primary (undefined) or of a region; throws BAD_REQUEST for an unknown region */
   readonly resolve: (region: string | undefined) => { store: ObjectStore; catalog: JournalCatalog };
-  /** where reports are kept (the primary store) */
-  readonly reportStore: ObjectStore;
+  /**
+   * where reports are kept: next to the journal verified (the primary, or the region),
+   * falling back to the data directory when that store refuses the write
+   */
+  readonly reports: ReportLocations;
   readonly signer: ReportSigner;
   readonly keys?: KeyProvider;
   readonly logger: EngineLogger;
@@ -82,11 +86,11 @@ export const TIDEMARK_VERSION: string = (() => {
 })();
 
 export class VerificationService {
-  readonly reports: ReportStore;
+  readonly reports: ReportLocations;
   private readonly jobs = new Map<string, VerificationJobView>();
 
   constructor(private readonly opts: VerificationServiceOptions) {
-    this.reports = new ReportStore(opts.reportStore);
+    this.reports = opts.reports;
   }
 
   /** Verifies now and answers the stored, signed report. */
@@ -119,9 +123,9 @@ export class VerificationService {
       summary: summarize(result, store.description, req.region),
     };
     const signed = this.opts.signer.sign(report);
-    await this.reports.put(req.source, id, signed);
+    const location = await this.reports.save(req.region ?? PRIMARY_LOCATION, req.source, id, signed);
     this.opts.logger.info(
-      { source: req.source, report: id, ok: result.ok, problems: result.problems.length },
+      { source: req.source, report: id, location, ok: result.ok, problems: result.problems.length },
       'journal verified',
     );
     return signed;

@@ -95,7 +95,11 @@ export function registerAuditRoutes(app: FastifyInstance, ports: AuditPorts): vo
       config: { permission: 'reports:read' },
       schema: {
         tags: ['audit'],
-        summary: 'Signed verification reports, newest first (id, source, key)',
+        summary: 'Signed verification reports, newest first (id, source, key, location)',
+        description:
+          'Reports are kept next to the journal they describe (`location`: `primary`, a region, or `data-dir` when ' +
+          'that store refused the write). Locations that cannot be read are left out and named in the ' +
+          '`Tidemark-Unreachable-Locations` header.',
         querystring: {
           type: 'object',
           additionalProperties: false,
@@ -111,6 +115,11 @@ export function registerAuditRoutes(app: FastifyInstance, ports: AuditPorts): vo
     async (request, reply) => {
       const { source, before, limit = 100 } = request.query;
       const page = await ports.reports.list(source, { ...(before ? { before } : {}), limit });
+      // the list stays a plain array: the stores it could not read (e.g. the primary during an
+      // outage) are named in a header instead
+      const unreachable = page.unreachable ?? [];
+      if (unreachable.length > 0)
+        reply.header('tidemark-unreachable-locations', unreachable.map((u) => u.location).join(', '));
       const last = page.items[page.items.length - 1] as { id?: string } | undefined;
       if (page.more && last?.id)
         linkNext(reply, '/v1/reports', {
@@ -130,7 +139,7 @@ export function registerAuditRoutes(app: FastifyInstance, ports: AuditPorts): vo
         tags: ['audit'],
         summary:
           'One signed report: `{ report, signature }` (check it offline with `tidemark verify-report`)',
-        response: { 200: ANY, ...errorResponses(...AUTH_ERRORS, 'NOT_FOUND') },
+        response: { 200: ANY, ...errorResponses(...AUTH_ERRORS, 'NOT_FOUND', 'STORE_UNAVAILABLE') },
       },
     },
     async (request) => ports.reports.get(request.params.id),

@@ -6,7 +6,8 @@ import { SOURCE_PARAMS } from './sources-routes.js';
 /** What POST /v1/sources/:source/gc needs: one collection (engine/retention-collector.ts). */
 export interface GcPort {
   /** throws UNKNOWN_SOURCE */
-  collect(source: string, options: { dryRun?: boolean }): Promise<object>;
+  /** throws UNKNOWN_SOURCE; BAD_REQUEST for an unknown region */
+  collect(source: string, options: { dryRun?: boolean; region?: string }): Promise<object>;
 }
 
 const GC_REPORT = {
@@ -79,18 +80,26 @@ export function registerGcRoutes(app: FastifyInstance, gc: GcPort): void {
           type: 'object',
           properties: {
             dryRun: { type: 'boolean', description: 'true: list what would be deleted, delete nothing' },
+            region: {
+              type: 'string',
+              description: "a replica region: collect that region's store (its own snapshots and leases)",
+            },
           },
         },
         response: {
           200: described('what was (or would be) deleted', GC_REPORT),
-          ...errorResponses(...AUTH_ERRORS, 'UNKNOWN_SOURCE', 'STORE_UNAVAILABLE'),
+          ...errorResponses(...AUTH_ERRORS, 'BAD_REQUEST', 'UNKNOWN_SOURCE', 'STORE_UNAVAILABLE'),
         },
       },
     },
     async (request) => {
-      const report = await gc.collect(request.params.source, { dryRun: dryRunOf(request.query) });
+      const region = request.query.region;
+      const report = await gc.collect(request.params.source, {
+        dryRun: dryRunOf(request.query),
+        ...(typeof region === 'string' ? { region } : {}),
+      });
       request.log.info(
-        { principal: request.principal?.name, source: request.params.source },
+        { principal: request.principal?.name, source: request.params.source, region },
         'garbage collection requested',
       );
       return report;
