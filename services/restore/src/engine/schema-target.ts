@@ -5,8 +5,8 @@ import { qualifiedName, quoteIdent } from './sql-ident.js';
 import type { TableSelection } from './table-selection.js';
 import {
   cleanTarget,
+  connectOrCreateTarget,
   connectTarget,
-  createDatabase,
   type PreparedTarget,
   type TargetLocation,
 } from './target-database.js';
@@ -19,16 +19,7 @@ import {
  * the restore created it, else only the tables it created there.
  */
 export async function prepareSchemaTarget(target: TargetLocation, schema: string): Promise<PreparedTarget> {
-  let created = false;
-  let client: pg.Client;
-  try {
-    client = await connectTarget(target);
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== '3D000') throw err;
-    await createDatabase(target);
-    created = true;
-    client = await connectTarget(target);
-  }
+  const { client, created } = await connectOrCreateTarget(target);
   try {
     const schemaCreated = await claimSchema(client, target, schema);
     return { created, existingSchemas: [], intoSchema: { name: schema, created: schemaCreated } };

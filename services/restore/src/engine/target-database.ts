@@ -108,17 +108,21 @@ export interface PreparedTarget {
   readonly intoSchema?: { readonly name: string; readonly created: boolean };
 }
 
-export async function prepareTargetDatabase(target: TargetLocation): Promise<PreparedTarget> {
-  let created = false;
-  let client: pg.Client;
+/** Connects to the target database, creating it when absent (3D000); says whether it did. */
+export async function connectOrCreateTarget(
+  target: TargetLocation,
+): Promise<{ client: pg.Client; created: boolean }> {
   try {
-    client = await connectTarget(target);
+    return { client: await connectTarget(target), created: false };
   } catch (err) {
     if ((err as { code?: unknown }).code !== '3D000') throw err;
     await createDatabase(target);
-    created = true;
-    client = await connectTarget(target);
+    return { client: await connectTarget(target), created: true };
   }
+}
+
+export async function prepareTargetDatabase(target: TargetLocation): Promise<PreparedTarget> {
+  const { client, created } = await connectOrCreateTarget(target);
   try {
     if (created) return { created, existingSchemas: [] };
     await assertEmpty(client, target);
